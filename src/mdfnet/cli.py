@@ -1,0 +1,49 @@
+"""The ``mdfnet`` command line: a thin layer over the Python API.
+
+Each sub-command lives in ``mdfnet.commands.<name>`` and exposes ``register(subparsers)``, which adds
+its parser and sets ``func``; ``func(args)`` returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mdfnet.errors import InputError
+
+COMMANDS = ("synth", "prepare", "train", "evaluate", "score", "predict", "ablate", "demo", "smoke")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mdfnet", description="MDF-Net: detect chest X-ray abnormalities from the image and the clinical data together.")
+    parser.add_argument("--version", action="version", version=f"mdfnet {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"mdfnet.commands.{name}")
+        except ModuleNotFoundError as err:  # a command not written yet
+            if err.name != f"mdfnet.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from mdfnet import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"mdfnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

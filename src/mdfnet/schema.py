@@ -1,0 +1,39 @@
+"""Names shared by every stage: lesion classes, clinical features, cohort columns.
+
+The cohort manifest (``cohort.csv`` / ``boxes.csv``) written by ``mdfnet prepare`` is the contract
+between the data stage and the model stage; its column names live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+# Label ids 1..5 in this order; 0 is background (torchvision convention).
+CLASSES: tuple[str, ...] = (
+    "Enlarged cardiac silhouette",
+    "Atelectasis",
+    "Pleural abnormality",
+    "Consolidation",
+    "Pulmonary edema",
+)
+NUM_CLASSES = len(CLASSES) + 1  # + background
+CLASS_TO_ID = {name: i + 1 for i, name in enumerate(CLASSES)}
+
+# The nine numeric triage/demographic features in the paper's order, then gender.
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "age", "temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity",
+)
+CLINICAL_FEATURES: tuple[str, ...] = NUMERIC_FEATURES + ("gender",)
+# Gender is coded 0 = F, 1 = M in tensors; NaN means missing.
+GENDER_CODES = {"F": 0.0, "M": 1.0}
+
+# cohort.csv: one row per REFLACX reading.
+COHORT_ID_COLUMNS: tuple[str, ...] = (
+    "reading_id", "dicom_id", "subject_id", "study_id", "stay_id", "split",
+    "image_path", "image_width", "image_height",
+)
+BOX_COUNT_COLUMNS: tuple[str, ...] = tuple(f"n_{c.lower().replace(' ', '_')}" for c in CLASSES)
+COHORT_COLUMNS: tuple[str, ...] = COHORT_ID_COLUMNS + CLINICAL_FEATURES + BOX_COUNT_COLUMNS
+
+# boxes.csv: one row per (reading, ellipse, label), coordinates in original image pixels.
+BOX_COLUMNS: tuple[str, ...] = ("reading_id", "label", "xmin", "ymin", "xmax", "ymax", "certainty")
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
