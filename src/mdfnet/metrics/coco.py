@@ -1,0 +1,176 @@
+"""COCO-format ground truth and detections: built from the cohort and model outputs, or read from JSON.
+
+Coordinates are always in *original* image pixels; COCO boxes are ``[x, y, width, height]``.
+Category ids are 1..5 in :data:`mdfnet.schema.CLASSES` order (0 is background and never appears).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mdfnet.errors import InputError
+from mdfnet.schema import CLASS_TO_ID, CLASSES
+
+GT_KEYS = ("images", "annotations", "categories")
+GT_ANNOTATION_KEYS = ("image_id", "category_id", "bbox")
+DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
+
+
+def coco_categories() -> list[dict]:
+    """The five lesion classes as COCO categories, ids 1..5."""
+    return [{"id": CLASS_TO_ID[name], "name": name, "supercategory": "lesion"} for name in CLASSES]
+
+
+def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame) -> dict:
+    """Build a COCO ground-truth dict from cohort rows and their boxes.
+
+    Args:
+        cohort: one row per reading with ``reading_id, image_id, image_width, image_height``; only these
+            readings become images (pass one split's rows to evaluate that split).
+        boxes: ``boxes.csv`` rows (``reading_id, label, xmin, ymin, xmax, ymax``), class names in ``label``,
+            xyxy in original pixels. Boxes of readings not in ``cohort`` are dropped.
+
+    Returns:
+        ``{"images", "annotations", "categories"}``: images ``id=image_id, width, height,
+        file_name=reading_id``; annotations ``bbox`` xywh, ``area = w * h``, ``iscrowd = 0``, ids from 1
+        in image order. Readings without boxes are images with no annotation (negative samples).
+    """
+    needed = ("reading_id", "image_id", "image_width", "image_height")
+    missing = [c for c in needed if c not in cohort.columns]
+    if missing:
+        raise InputError(f"cohort: missing column(s) {missing}; load it with mdfnet.data.cohort.load_cohort")
+    images = [
+        {"id": int(row.image_id), "width": int(row.image_width), "height": int(row.image_height),
+         "file_name": str(row.reading_id)}
+        for row in cohort.itertuples(index=False)
+    ]
+    image_of = dict(zip(cohort["reading_id"], cohort["image_id"].astype(int)))
+    kept = boxes[boxes["reading_id"].isin(image_of)]
+    unknown = kept.loc[~kept["label"].isin(CLASS_TO_ID), "label"]
+    if len(unknown):
+        raise InputError(f"boxes: row {unknown.index[0]}: label {unknown.iloc[0]!r} is not one of {list(CLASSES)}")
+    # Stable sort keeps each image's boxes in file order, so annotation ids are reproducible.
+    kept = kept.assign(image_id=kept["reading_id"].map(image_of)).sort_values("image_id", kind="stable")
+    annotations = []
+    for ann_id, row in enumerate(kept.itertuples(index=False), start=1):
+        w, h = float(row.xmax - row.xmin), float(row.ymax - row.ymin)
+        annotations.append({
+            "id": ann_id, "image_id": int(row.image_id), "category_id": CLASS_TO_ID[row.label],
+            "bbox": [float(row.xmin), float(row.ymin), w, h], "area": w * h, "iscrowd": 0,
+        })
+    return {"images": images, "annotations": annotations, "categories": coco_categories()}
+
+
+def detections_to_coco(outputs: Sequence[dict], image_ids: Sequence[int], scale_xy: Sequence[Sequence[float]]) -> list[dict]:
+    """Turn detector outputs into COCO results in original pixels.
+
+    Args:
+        outputs: one dict per image with ``boxes`` [K, 4] xyxy in resized pixels, ``labels`` [K] in 1..5
+            and ``scores`` [K] (torch tensors or arrays).
+        image_ids: the COCO image id of each output.
+        scale_xy: per image ``(sx, sy)`` with ``original = resized * s``, i.e. ``(width / S, height / S)``.
+
+    Returns:
+        ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]`` in output order.
+    """
+    if not len(outputs) == len(image_ids) == len(scale_xy):
+        raise ValueError(f"got {len(outputs)} outputs, {len(image_ids)} image ids and {len(scale_xy)} scales; "
+                         "expected one of each per image")
+    results = []
+    for output, image_id, (sx, sy) in zip(outputs, image_ids, scale_xy):
+        boxes = _as_numpy(output["boxes"]).reshape(-1, 4).astype(np.float64) * np.array([sx, sy, sx, sy])
+        labels = _as_numpy(output["labels"]).reshape(-1)
+        scores = _as_numpy(output["scores"]).reshape(-1)
+        for (x1, y1, x2, y2), label, score in zip(boxes.tolist(), labels.tolist(), scores.tolist()):
+            results.append({"image_id": int(image_id), "category_id": int(label),
+                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})
+    return results
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """A torch tensor (any device) or array-like as a numpy array."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def check_ground_truth(gt: Any, source: str = "ground truth") -> None:
+    """Raise :class:`InputError` naming ``source`` and the key when ``gt`` is not a usable COCO dict."""
+    if not isinstance(gt, dict):
+        raise InputError(f"{source}: expected a COCO object with keys {list(GT_KEYS)}, got {type(gt).__name__}")
+    for key in GT_KEYS:
+        if not isinstance(gt.get(key), list):
+            raise InputError(f"{source}: missing key {key!r} (a list) of a COCO ground-truth file")
+    for i, image in enumerate(gt["images"]):
+        _require(image, ("id",), f"{source}: images[{i}]")
+    for i, category in enumerate(gt["categories"]):
+        _require(category, ("id", "name"), f"{source}: categories[{i}]")
+    image_ids = {image["id"] for image in gt["images"]}
+    category_ids = {category["id"] for category in gt["categories"]}
+    for i, ann in enumerate(gt["annotations"]):
+        where = f"{source}: annotations[{i}]"
+        _require(ann, GT_ANNOTATION_KEYS, where)
+        _check_ids(ann, image_ids, category_ids, where)
+
+
+def check_detections(dets: Any, gt: dict, source: str = "detections") -> None:
+    """Raise :class:`InputError` when ``dets`` is not a list of COCO results on ``gt``'s images/categories."""
+    if not isinstance(dets, list):
+        raise InputError(f"{source}: expected a list of COCO detections, got {type(dets).__name__}")
+    image_ids = {image["id"] for image in gt["images"]}
+    category_ids = {category["id"] for category in gt["categories"]}
+    for i, det in enumerate(dets):
+        where = f"{source}: [{i}]"
+        _require(det, DETECTION_KEYS, where)
+        _check_ids(det, image_ids, category_ids, where)
+
+
+def _require(record: Any, keys: Sequence[str], where: str) -> None:
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected an object, got {type(record).__name__}")
+    for key in keys:
+        if key not in record:
+            raise InputError(f"{where}: missing key {key!r}")
+    bbox = record.get("bbox")
+    if "bbox" in keys and not (isinstance(bbox, list) and len(bbox) == 4):
+        raise InputError(f"{where}: 'bbox' must be [x, y, width, height], got {bbox!r}")
+
+
+def _check_ids(record: dict, image_ids: set, category_ids: set, where: str) -> None:
+    if record["image_id"] not in image_ids:
+        raise InputError(f"{where}: image_id {record['image_id']!r} is not an image of the ground truth")
+    if record["category_id"] not in category_ids:
+        raise InputError(f"{where}: category_id {record['category_id']!r} is not a ground-truth category")
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a JSON file; a missing file or bad JSON becomes an :class:`InputError` naming the file."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+
+
+def read_ground_truth(path: str | Path) -> dict:
+    """Read and check a COCO ground-truth JSON file."""
+    gt = read_json(path)
+    check_ground_truth(gt, source=str(path))
+    return gt
+
+
+def read_detections(path: str | Path, gt: dict) -> list[dict]:
+    """Read and check a COCO results JSON file (a list, or an object with an ``annotations`` list)."""
+    dets = read_json(path)
+    if isinstance(dets, dict) and "annotations" in dets:
+        dets = dets["annotations"]
+    check_detections(dets, gt, source=str(path))
+    return dets

@@ -1,0 +1,229 @@
+"""AP / AR / counts: hand-computed IoBB cases, and IoU against pycocotools' COCOeval."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pytest
+
+from mdfnet.errors import InputError
+from mdfnet.metrics import evaluate_detections
+
+
+def make_gt(boxes_by_image: dict[int, list[tuple[int, list[float]]]], n_images: int | None = None,
+            categories=("Lesion a", "Lesion b")) -> dict:
+    """COCO ground truth from ``{image_id: [(category_id, [x, y, w, h]), ...]}`` on 100x100 images."""
+    n_images = n_images or max(boxes_by_image, default=0)
+    anns = [
+        {"id": i, "image_id": image_id, "category_id": cat, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+        for i, (image_id, cat, box) in enumerate(
+            ((image_id, cat, box) for image_id, items in boxes_by_image.items() for cat, box in items), start=1)
+    ]
+    return {"images": [{"id": i, "width": 100, "height": 100} for i in range(1, n_images + 1)],
+            "annotations": anns,
+            "categories": [{"id": i, "name": name} for i, name in enumerate(categories, start=1)]}
+
+
+def det(image_id: int, cat: int, box: list[float], score: float) -> dict:
+    return {"image_id": image_id, "category_id": cat, "bbox": box, "score": score}
+
+
+TARGET = [20.0, 20.0, 40.0, 40.0]
+
+
+def test_prediction_inside_target_is_a_hit_the_target_inside_a_prediction_is_not():
+    gt = make_gt({1: [(1, TARGET)], 2: [(1, TARGET)]})
+    inner = det(1, 1, [30, 30, 10, 10], 0.9)  # IoBB 1, IoU 100/1600
+    outer = det(2, 1, [10, 10, 60, 60], 0.8)  # contains the target: IoBB 1600/3600 = 0.444
+    m = evaluate_detections(gt, [inner, outer])
+    assert m["AR_IoBB_0.50"] == 0.5
+    assert m["AP_IoBB_0.50"] == pytest.approx(51 / 101)  # precision 1 up to recall 0.5, then 0
+    assert m["AP_IoBB_0.40"] == 1.0 and m["AR_IoBB_0.40"] == 1.0
+    assert m["counts"]["Lesion a"] == {"TP": 1, "FP": 1, "FN": 1}
+    iou = evaluate_detections(gt, [inner, outer], overlap="iou", thresholds=[0.05, 0.5])
+    assert iou["AR_IoU_0.05"] == 1.0 and iou["AR_IoU_0.50"] == 0.0
+    assert "AP_IoU_0.50" in iou and "AP_IoBB_0.50" not in iou
+
+
+def test_huge_box_covering_the_target_is_a_false_positive():
+    gt = make_gt({1: [(1, TARGET)]})
+    m = evaluate_detections(gt, [det(1, 1, [0, 0, 100, 100], 0.9)])  # IoBB 1600 / 10000 = 0.16
+    assert m["AP_IoBB_0.15"] == 1.0
+    assert m["AP_IoBB_0.20"] == 0.0 and m["AP_IoBB_0.50"] == 0.0
+    assert m["counts"]["Lesion a"] == {"TP": 0, "FP": 1, "FN": 1}
+
+
+def test_several_small_boxes_inside_one_target_match_it_once():
+    gt = make_gt({1: [(1, TARGET)]})
+    dets = [det(1, 1, [22, 22, 5, 5], 0.9), det(1, 1, [40, 40, 5, 5], 0.8), det(1, 1, [50, 30, 5, 5], 0.7)]
+    m = evaluate_detections(gt, dets)
+    assert m["AP_IoBB_0.50"] == 1.0  # the first one reaches recall 1 at precision 1
+    assert m["counts"]["Lesion a"] == {"TP": 1, "FP": 2, "FN": 0}
+    curve = m["pr_curves"]["Lesion a"]
+    assert len(curve["recall"]) == 101 and curve["precision"] == [1.0] * 101
+
+
+def test_zero_area_predictions_overlap_nothing():
+    gt = make_gt({1: [(1, TARGET)]})
+    dets = [det(1, 1, [40, 40, 0, 0], 0.9), det(1, 1, [40, 40, 0, 10], 0.8)]
+    m = evaluate_detections(gt, dets)
+    assert all(m[f"AP_IoBB_{t:.2f}"] == 0.0 for t in (0.05, 0.5, 0.95))
+    assert m["counts"]["Lesion a"] == {"TP": 0, "FP": 2, "FN": 1}
+
+
+def test_detection_on_an_image_without_ground_truth_is_a_false_positive():
+    gt = make_gt({1: [(1, TARGET)]}, n_images=2)
+    dets = [det(2, 1, TARGET, 0.9), det(1, 1, TARGET, 0.6)]
+    m = evaluate_detections(gt, dets)
+    # Ranked FP then TP: precision 0.5 at recall 1 for every recall point.
+    assert m["AP_IoBB_0.50"] == 0.5 and m["AR_IoBB_0.50"] == 1.0
+    assert m["counts"]["Lesion a"] == {"TP": 1, "FP": 1, "FN": 0}
+
+
+def test_class_without_ground_truth_is_left_out_of_the_mean():
+    gt = make_gt({1: [(1, TARGET)]})
+    dets = [det(1, 1, TARGET, 0.9), det(1, 2, TARGET, 0.95)]
+    m = evaluate_detections(gt, dets)
+    assert m["AP_IoBB_0.50"] == 1.0 and m["AP_IoBB_mean"] == 1.0
+    assert m["AP_IoBB_0.50_Lesion_a"] == 1.0
+    assert math.isnan(m["AP_IoBB_0.50_Lesion_b"])
+    assert m["counts"]["Lesion b"] == {"TP": 0, "FP": 1, "FN": 0}
+    assert set(m["pr_curves"]) == {"Lesion a"}
+
+
+def test_two_classes_are_averaged():
+    gt = make_gt({1: [(1, TARGET), (2, [60, 60, 20, 20])]})
+    m = evaluate_detections(gt, [det(1, 1, [25, 25, 10, 10], 0.9)])
+    assert m["AP_IoBB_0.50_Lesion_a"] == 1.0 and m["AP_IoBB_0.50_Lesion_b"] == 0.0
+    assert m["AP_IoBB_0.50"] == 0.5 and m["AR_IoBB_0.50"] == 0.5
+
+
+def test_empty_detections_give_zero_not_a_crash():
+    gt = make_gt({1: [(1, TARGET)], 2: []})
+    m = evaluate_detections(gt, [])
+    assert m["AP_IoBB_0.50"] == 0.0 and m["AR_IoBB_0.50"] == 0.0 and m["AP_IoBB_mean"] == 0.0
+    assert m["counts"]["Lesion a"] == {"TP": 0, "FP": 0, "FN": 1}
+    assert m["n_detections"] == 0 and m["pr_curves"]["Lesion a"]["precision"] == [0.0] * 101
+
+
+def test_no_ground_truth_at_all_gives_nan():
+    m = evaluate_detections(make_gt({}, n_images=1), [det(1, 1, TARGET, 0.9)])
+    assert math.isnan(m["AP_IoBB_0.50"]) and math.isnan(m["AR_IoBB_mean"])
+    assert m["counts"]["Lesion a"] == {"TP": 0, "FP": 1, "FN": 0}
+
+
+def test_score_cut_comes_before_the_per_image_cut():
+    gt = make_gt({1: [(1, TARGET)]})
+    misses = [det(1, 1, [90, 90, 5, 5], 0.9 - i * 0.01) for i in range(10)]
+    hit = det(1, 1, TARGET, 0.5)
+    assert evaluate_detections(gt, misses + [hit])["AR_IoBB_0.50"] == 0.0  # hit is 11th of 11
+    assert evaluate_detections(gt, misses + [hit], max_dets=11)["AR_IoBB_0.50"] == 1.0
+    low = [dict(d, score=0.01) for d in misses]
+    m = evaluate_detections(gt, low + [hit])  # the low ones go first, the hit is then the only one
+    assert m["AP_IoBB_0.50"] == 1.0 and m["n_detections"] == 1
+
+
+def test_counts_use_their_own_score_cut():
+    gt = make_gt({1: [(1, TARGET)]})
+    m = evaluate_detections(gt, [det(1, 1, TARGET, 0.08), det(1, 1, [0, 0, 5, 5], 0.07)])
+    assert m["AP_IoBB_0.50"] == 1.0
+    assert m["counts"]["Lesion a"] == {"TP": 0, "FP": 0, "FN": 1}  # both below 0.1
+
+
+def test_custom_thresholds_always_include_the_headline():
+    gt = make_gt({1: [(1, TARGET)]})
+    m = evaluate_detections(gt, [det(1, 1, [10, 10, 60, 60], 0.9)], thresholds=[0.25, 0.75])
+    assert m["thresholds"] == [0.25, 0.75]
+    assert m["AP_IoBB_0.25"] == 1.0 and m["AP_IoBB_0.75"] == 0.0 and m["AP_IoBB_0.50"] == 0.0
+    assert m["AP_IoBB_mean"] == 0.5  # over the requested 0.25 and 0.75 only
+
+
+def test_inputs_are_not_modified():
+    gt = make_gt({1: [(1, TARGET)]})
+    dets = [det(1, 1, TARGET, 0.9)]
+    before = (repr(gt), repr(dets))
+    evaluate_detections(gt, dets)
+    assert (repr(gt), repr(dets)) == before
+
+
+def test_bad_inputs_name_the_record():
+    gt = make_gt({1: [(1, TARGET)]})
+    with pytest.raises(InputError, match=r"\[0\]: missing key 'score'"):
+        evaluate_detections(gt, [{"image_id": 1, "category_id": 1, "bbox": TARGET}])
+    with pytest.raises(InputError, match="image_id 7 is not an image"):
+        evaluate_detections(gt, [det(7, 1, TARGET, 0.5)])
+    with pytest.raises(ValueError, match="overlap must be one of"):
+        evaluate_detections(gt, [], overlap="giou")
+
+
+# --- IoU against pycocotools ------------------------------------------------------------------------
+
+def random_case(seed: int, n_images: int = 30, n_classes: int = 3) -> tuple[dict, list[dict]]:
+    """Random boxes, some shifted copies of ground truth so every threshold sees hits and misses."""
+    rng = np.random.default_rng(seed)
+    names = [f"class {k}" for k in range(1, n_classes + 1)]
+    items: dict[int, list] = {}
+    dets = []
+    for image_id in range(1, n_images + 1):
+        items[image_id] = []
+        for _ in range(rng.integers(0, 4)):
+            xy, wh = rng.uniform(0, 70, 2), rng.uniform(2, 30, 2)
+            items[image_id].append((int(rng.integers(1, n_classes + 1)), [*xy.tolist(), *wh.tolist()]))
+        for _ in range(rng.integers(0, 11)):  # at most 10: COCO's per-class cut then equals ours
+            if items[image_id] and rng.random() < 0.6:
+                cat, box = items[image_id][rng.integers(len(items[image_id]))]
+                box = (np.array(box) + rng.normal(0, 3, 4) * [1, 1, 0.5, 0.5]).clip(0.5).tolist()
+                cat = cat if rng.random() < 0.85 else int(rng.integers(1, n_classes + 1))
+            else:
+                cat, box = int(rng.integers(1, n_classes + 1)), [*rng.uniform(0, 70, 2), *rng.uniform(2, 30, 2)]
+            dets.append(det(image_id, cat, [float(v) for v in box], float(rng.uniform(0.0, 1.0))))
+    return make_gt(items, n_images, categories=names), dets
+
+
+def pycocotools_eval(gt: dict, dets: list[dict], thresholds: np.ndarray, max_dets: tuple[int, ...]):
+    coco_api = pytest.importorskip("pycocotools.coco")
+    cocoeval = pytest.importorskip("pycocotools.cocoeval")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = coco_api.COCO()
+        coco_gt.dataset = {k: [dict(v) for v in vs] for k, vs in gt.items()}
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes([dict(d) for d in dets])
+        ev = cocoeval.COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.iouThrs = thresholds
+        ev.params.maxDets = list(max_dets)
+        ev.evaluate()
+        ev.accumulate()
+        if list(max_dets) == [1, 10, 100]:
+            ev.summarize()
+    return ev
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_iou_matches_pycocotools_stock_summary(seed):
+    gt, dets = random_case(seed)
+    coco_grid = np.linspace(0.5, 0.95, 10)
+    ours = evaluate_detections(gt, dets, overlap="iou", thresholds=coco_grid, score_threshold=0.0)
+    ref = pycocotools_eval(gt, dets, coco_grid, (1, 10, 100))
+    assert ours["AP_IoU_mean"] == pytest.approx(ref.stats[0], abs=1e-9)
+    assert ours["AP_IoU_0.50"] == pytest.approx(ref.stats[1], abs=1e-9)
+    assert ours["AP_IoU_0.75"] == pytest.approx(ref.stats[2], abs=1e-9)
+    assert ours["AR_IoU_mean"] == pytest.approx(ref.stats[7], abs=1e-9)  # AR maxDets 10
+
+
+@pytest.mark.parametrize("seed", range(6, 12))
+def test_iou_matches_pycocotools_per_threshold_and_class(seed):
+    gt, dets = random_case(seed)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
+    ref = pycocotools_eval(gt, dets, grid, (10,))
+    precision, recall = ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0]
+    for i, t in enumerate(grid):
+        valid = recall[i] > -1
+        assert ours[f"AP_IoU_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
+        assert ours[f"AR_IoU_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+    for k, name in enumerate(c["name"] for c in gt["categories"]):
+        expected = precision[9, :, k].mean() if recall[9, k] > -1 else float("nan")
+        assert ours[f"AP_IoU_0.50_{name.replace(' ', '_')}"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
