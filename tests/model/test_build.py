@@ -1,0 +1,174 @@
+"""The model family end to end on tiny images: every variant x fusion, backbones, counts, errors."""
+
+import math
+
+import pytest
+import torch
+
+import mdfnet
+from mdfnet.errors import InputError
+from mdfnet.model import FUSIONS, VARIANTS
+
+S = 64  # tiny images keep each forward well under a second
+
+
+def _batch(n=2, size=S):
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 3, size, size, generator=g)
+    clinical = torch.tensor([[70.0, 101.2, 110, 26, 91, 150, 85, 4, 2, 1],
+                             [45.0, 98.1, 80, 16, 98, 120, 75, float("nan"), 3, 0]])[:n]
+    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 50.0]]), "labels": torch.tensor([4])},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}][:n]  # a normal CXR
+    return images, clinical, targets
+
+
+def _net_params(model):
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("loss_weighting."))
+
+
+@pytest.mark.parametrize(("variant", "mask_head", "expected"), [
+    ("mdf", False, 3_217_952), ("mdf", True, 5_399_846), ("baseline", True, 3_689_423),
+])
+def test_paper_preset_matches_the_authors_parameter_counts(variant, mask_head, expected):
+    model = mdfnet.build_model(variant, preset="paper", mask_head=mask_head)
+    assert _net_params(model) == expected
+    # the learned loss weights add one scalar per loss term on top
+    n_terms = 5 if mask_head else 4
+    assert sum(p.numel() for p in model.loss_weighting.parameters()) == n_terms
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_every_variant_and_fusion_trains_and_predicts(variant, fusion):
+    torch.manual_seed(0)
+    model = mdfnet.build_model(variant, preset="fast", image_size=S, fusion=fusion,
+                               spatialiser="paper" if fusion == "concat_conv" else "lite")
+    images, clinical, targets = _batch()
+    model.train()
+    losses = model(images, clinical, targets)
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["loss"].backward()
+    if variant == "baseline":
+        assert model.clinical_encoder is None and model.clinical_branch is None and model.fusion is None
+    else:
+        encoder_grads = [p.grad for p in model.clinical_encoder.parameters()]
+        assert encoder_grads and all(g is not None and torch.isfinite(g).all() for g in encoder_grads)
+        if fusion == "film" and variant == "msf3d":
+            # FiLM starts as the identity (zero projection), so the first gradient stops at the projection
+            assert model.fusion.project.weight.grad.abs().sum() > 0
+        else:
+            assert any(g.abs().sum() > 0 for g in encoder_grads)
+    model.eval()
+    with torch.no_grad():
+        out = model(images, clinical)
+    assert len(out) == 2
+    for det in out:
+        k = det["boxes"].shape[0]
+        assert det["boxes"].shape == (k, 4) and det["labels"].shape == (k,) and det["scores"].shape == (k,)
+        assert k <= 10 and (det["scores"] >= 0.05).all()
+        assert ((det["labels"] >= 1) & (det["labels"] <= 5)).all()
+        assert (det["boxes"] >= 0).all() and (det["boxes"] <= S).all()
+
+
+def test_baseline_ignores_clinical_data():
+    model = mdfnet.build_model("baseline", preset="fast", image_size=S, box_score_thresh=0.0).eval()
+    images, clinical, _ = _batch()
+    with torch.no_grad():
+        a = model(images, clinical)
+        b = model(images, None)
+    torch.testing.assert_close(a[0]["scores"], b[0]["scores"])
+
+
+def test_fused_model_output_depends_on_clinical_data():
+    torch.manual_seed(1)
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S, box_score_thresh=0.0).eval()
+    images, clinical, _ = _batch()
+    with torch.no_grad():
+        a = model(images, clinical)[0]["scores"]
+        b = model(images, clinical.flip(0))[0]["scores"]
+    assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("backbone", "fpn"), [
+    ("mobilenet_v3_small", True), ("mobilenet_v3_large", False), ("resnet18", True),
+    ("efficientnet_b0", False), ("densenet121", False), ("convnext_tiny", True),
+])
+def test_backbones_with_and_without_fpn(backbone, fpn):
+    torch.manual_seed(0)
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S, backbone=backbone, fpn=fpn)
+    images, clinical, targets = _batch()
+    losses = model.train()(images, clinical, targets)
+    assert torch.isfinite(losses["loss"])
+    features = model.backbone(torch.zeros(1, 3, S, S))
+    assert list(features) == (["0", "1", "2", "3", "pool"] if fpn else ["0"])
+    assert all(f.shape[1] == 64 for f in features.values())
+    with torch.no_grad():
+        assert len(model.eval()(images, clinical)) == 2
+
+
+def test_paper_spatialiser_builds_a_clinical_image_of_the_input_size():
+    model = mdfnet.build_model("msf3d", preset="paper", image_size=128)
+    spatialiser = model.clinical_branch.spatialiser
+    assert len(spatialiser.blocks) == int(math.log2(128))
+    image = spatialiser(torch.randn(3, 64), (128, 128))
+    assert image.shape == (3, 3, 128, 128)
+
+
+def test_mask_head_trains_on_box_masks():
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S, mask_head=True)
+    images, clinical, targets = _batch()
+    masks = torch.zeros(1, S, S, dtype=torch.uint8)
+    masks[0, 10:50, 8:40] = 1
+    targets[0]["masks"], targets[1]["masks"] = masks, torch.zeros(0, S, S, dtype=torch.uint8)
+    losses = model.train()(images, clinical, targets)
+    assert "loss_mask" in losses and torch.isfinite(losses["loss"])
+    with torch.no_grad():
+        out = model.eval()(images, clinical)
+    assert out[0]["masks"].shape[1:] == (1, S, S)
+
+
+def test_a_feature_missing_in_the_whole_batch_still_runs():
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S)
+    images, clinical, targets = _batch()
+    clinical[:, 1] = float("nan")  # no temperature for anyone
+    clinical[:, 9] = float("nan")  # nor gender
+    losses = model.train()(images, clinical, targets)
+    assert torch.isfinite(losses["loss"])
+
+
+def test_clinical_batch_of_wrong_size_or_width_is_a_clear_error():
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S).eval()
+    images, clinical, _ = _batch()
+    with pytest.raises(ValueError, match=r"shape \[1, 10\]; expected \[2, 10\]"):
+        model(images, clinical[:1])
+    with pytest.raises(ValueError, match=r"shape \[2, 9\]; expected \[2, 10\]"):
+        model(images, clinical[:, :9])
+    with pytest.raises(ValueError, match="fuses clinical data"):
+        model(images, None)
+
+
+def test_inference_never_takes_targets():
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S).eval()
+    images, clinical, targets = _batch()
+    with pytest.raises(ValueError, match="inference never takes targets"):
+        model(images, clinical, targets)
+
+
+def test_degenerate_target_box_is_a_clear_error():
+    model = mdfnet.build_model("baseline", preset="fast", image_size=S).train()
+    images, clinical, targets = _batch()
+    targets[0]["boxes"] = torch.tensor([[20.0, 20.0, 20.0, 40.0]])
+    with pytest.raises(ValueError, match="target 0: box .* zero or negative width"):
+        model(images, clinical, targets)
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(InputError, match="unknown model.fusion 'concat'"):
+        mdfnet.build_model("mdf", fusion="concat")
+    with pytest.raises(InputError, match="unknown backbone 'vgg16'"):
+        mdfnet.build_model("mdf", backbone="vgg16")
+    with pytest.raises(InputError, match="unknown model.variant"):
+        mdfnet.build_model("mdf3")
+    with pytest.raises(InputError, match="multiple of 32"):
+        mdfnet.build_model("mdf", image_size=100)

@@ -1,0 +1,81 @@
+"""Fusion operators, 1D fusion pooling, loss weighting and pretrained-weight loading."""
+
+import math
+import warnings
+from collections import OrderedDict
+
+import pytest
+import torch
+from torchvision.models import mobilenet_v3_small
+
+from mdfnet.errors import InputError
+from mdfnet.model.backbones import build_backbone
+from mdfnet.model.fusion import FUSIONS
+from mdfnet.model.heads import CLINICAL_KEY, FusedRoIPool
+from mdfnet.model.loss import SumLoss, UncertaintyWeightedLoss
+
+
+@pytest.mark.parametrize("name", sorted(FUSIONS))
+def test_fusion_keeps_the_map_size(name):
+    op = FUSIONS[name](16, 8)
+    image, clinical, vector = torch.randn(2, 16, 5, 7), torch.randn(2, 16, 5, 7), torch.randn(2, 8)
+    assert op(image, clinical, vector).shape == (2, 16, 5, 7)
+
+
+def test_sum_and_hadamard_values():
+    a, b = torch.tensor([[[[2.0]]]]), torch.tensor([[[[3.0]]]])
+    assert FUSIONS["sum"](1, 1)(a, b, None).item() == 5.0
+    assert FUSIONS["hadamard"](1, 1)(a, b, None).item() == 6.0
+
+
+def test_film_starts_as_identity():
+    image = torch.randn(2, 16, 4, 4)
+    torch.testing.assert_close(FUSIONS["film"](16, 8)(image, None, torch.randn(2, 8)), image)
+
+
+def test_fused_roi_pool_appends_each_rois_own_clinical_vector():
+    pool = FusedRoIPool(["0"], output_size=2, sampling_ratio=1)
+    features = OrderedDict([("0", torch.ones(2, 3, 8, 8)), (CLINICAL_KEY, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))])
+    boxes = [torch.tensor([[0.0, 0, 4, 4], [1, 1, 5, 5]]), torch.tensor([[2.0, 2, 6, 6]])]
+    out = pool(features, boxes, [(8, 8), (8, 8)])
+    assert out.shape == (3, 3 * 2 * 2 + 2)
+    torch.testing.assert_close(out[:, -2:], torch.tensor([[1.0, 2.0], [1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_uncertainty_weighting_at_init_is_half_the_sum_plus_log2_per_term():
+    losses = {"a": torch.tensor(2.0), "b": torch.tensor(4.0)}
+    total = UncertaintyWeightedLoss(("a", "b"))(losses)
+    assert total.item() == pytest.approx(0.5 * 6.0 + 2 * math.log(2.0))
+    assert SumLoss(("a", "b"))(losses).item() == 6.0
+
+
+def test_uncertainty_weights_learn_to_downweight_a_large_loss():
+    weighting = UncertaintyWeightedLoss(("big", "small"))
+    opt = torch.optim.SGD(weighting.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        weighting({"big": torch.tensor(10.0), "small": torch.tensor(0.1)}).backward()
+        opt.step()
+    assert abs(weighting.scale["big"].item()) > abs(weighting.scale["small"].item())
+
+
+def test_pretrained_weights_load_from_a_local_file(tmp_path):
+    torch.manual_seed(3)
+    classifier = mobilenet_v3_small(weights=None)
+    path = tmp_path / "mnv3s.pth"
+    torch.save(classifier.state_dict(), path)
+    backbone = build_backbone("mobilenet_v3_small", 64, fpn=False, pretrained=path)
+    torch.testing.assert_close(backbone.body[0][0].weight, classifier.features[0][0].weight)
+
+
+def test_random_init_says_so_and_a_missing_file_is_a_clear_error(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_backbone("resnet18", 64)
+    assert any("random init" in str(w.message) for w in caught)
+    with pytest.raises(InputError, match="does not exist"):
+        build_backbone("resnet18", 64, pretrained=tmp_path / "nope.pth")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(InputError, match="does not fit resnet18"):
+        build_backbone("resnet18", 64, pretrained=wrong)
