@@ -1,0 +1,45 @@
+"""``mdfnet score``: AP / AR of any detector's COCO-format output, with the keys ``mdfnet evaluate`` writes.
+
+Undefined values (AP of a class without ground truth) are written as ``null``.
+
+    mdfnet score --gt GT.json --pred PRED.json [--overlap iobb|iou] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mdfnet.metrics.coco import read_detections, read_ground_truth
+from mdfnet.metrics.evaluate import evaluate_detections, metrics_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "score", help="score COCO-format detections against COCO ground truth (IoBB or IoU)",
+        description="Score COCO detections (a list of {image_id, category_id, bbox [x, y, w, h], score}) "
+                    "against a COCO ground-truth file. Prints the metrics as JSON.")
+    parser.add_argument("--gt", required=True, type=Path, help="COCO ground-truth JSON (images, annotations, categories)")
+    parser.add_argument("--pred", required=True, type=Path, help="COCO results JSON (a list of detections)")
+    parser.add_argument("--overlap", choices=("iobb", "iou"), default="iobb",
+                        help="iobb = area(pred ∩ gt) / area(pred) (the paper's), iou = COCO's (default: iobb)")
+    parser.add_argument("--max-dets", type=int, default=10, help="detections kept per image (default: 10)")
+    parser.add_argument("--score-threshold", type=float, default=0.05,
+                        help="drop detections scoring below this first (default: 0.05)")
+    parser.add_argument("--count-threshold", type=float, default=0.1,
+                        help="score cut for the TP/FP/FN counts (default: 0.1)")
+    parser.add_argument("--out", type=Path, help="also write the metrics JSON here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    gt = read_ground_truth(args.gt)
+    dets = read_detections(args.pred, gt)
+    metrics = evaluate_detections(gt, dets, overlap=args.overlap, max_dets=args.max_dets,
+                                  score_threshold=args.score_threshold, count_threshold=args.count_threshold)
+    text = metrics_json(metrics)
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0

@@ -1,0 +1,76 @@
+"""``mdfnet score`` end to end: JSON in, the same metrics JSON out, one-line errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mdfnet.cli import main
+from mdfnet.metrics import evaluate_detections
+
+GT = {
+    "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],
+    "categories": [{"id": 1, "name": "Atelectasis"}, {"id": 2, "name": "Pulmonary edema"}],
+    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [20, 20, 40, 40], "area": 1600, "iscrowd": 0}],
+}
+PRED = [
+    {"image_id": 1, "category_id": 1, "bbox": [30, 30, 10, 10], "score": 0.6},  # inside: IoBB 1, IoU 1/16
+    {"image_id": 2, "category_id": 1, "bbox": [30, 30, 10, 10], "score": 0.9},  # image without a lesion
+]
+
+
+@pytest.fixture
+def files(tmp_path):
+    gt, pred = tmp_path / "gt.json", tmp_path / "pred.json"
+    gt.write_text(json.dumps(GT))
+    pred.write_text(json.dumps(PRED))
+    return gt, pred
+
+
+def test_score_prints_and_writes_the_evaluate_keys(files, tmp_path, capsys):
+    gt, pred = files
+    out = tmp_path / "sub" / "metrics.json"
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads(out.read_text())
+    assert printed == written
+    assert printed["AP_IoBB_0.50_Pulmonary_edema"] is None  # no ground truth: undefined, strict JSON
+    assert printed["AP_IoBB_0.50"] == 0.5 and printed["AR_IoBB_0.50"] == 1.0
+    assert printed["counts"]["Atelectasis"] == {"TP": 1, "FP": 1, "FN": 0}
+    expected = evaluate_detections(GT, PRED)
+    assert set(printed) == set(expected)
+
+
+def test_score_with_iou(files, capsys):
+    gt, pred = files
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--overlap", "iou"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["AP_IoU_0.50"] == 0.0 and printed["AR_IoU_0.05"] == 1.0
+
+
+def test_bad_json_names_the_file(files, capsys):
+    gt, pred = files
+    pred.write_text("[{]")
+    assert main(["score", "--gt", str(gt), "--pred", str(pred)]) == 2
+    assert f"{pred}: not valid JSON" in capsys.readouterr().err
+
+
+def test_missing_ground_truth_key_names_file_and_key(files, capsys):
+    gt, pred = files
+    gt.write_text(json.dumps({"images": [], "annotations": []}))
+    assert main(["score", "--gt", str(gt), "--pred", str(pred)]) == 2
+    assert f"{gt}: missing key 'categories'" in capsys.readouterr().err
+
+
+def test_missing_detection_key_names_file_record_and_key(files, capsys):
+    gt, pred = files
+    pred.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}]))
+    assert main(["score", "--gt", str(gt), "--pred", str(pred)]) == 2
+    assert f"{pred}: [0]: missing key 'score'" in capsys.readouterr().err
+
+
+def test_missing_file(tmp_path, files, capsys):
+    _, pred = files
+    assert main(["score", "--gt", str(tmp_path / "nope.json"), "--pred", str(pred)]) == 2
+    assert "nope.json: file not found" in capsys.readouterr().err
