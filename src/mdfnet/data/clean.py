@@ -1,0 +1,95 @@
+"""Clean the triage vitals and the age: documented rules, each one counted.
+
+Values stay raw-but-clean (units fixed, impossible values made missing); imputation and scaling are
+fitted later, on the train split only, inside the model. Rules, applied in this order:
+
+| feature     | unit          | rule                                                                   | count key                        |
+|-------------|---------------|------------------------------------------------------------------------|----------------------------------|
+| any vital   |               | text that is not a number -> missing                                   | ``<feature>_not_a_number``       |
+| pain        | 0-10 scale    | text that is not a plain number ("0-10", "unable", "critical") -> missing | ``pain_not_a_number``         |
+| pain        | 0-10 scale    | a number outside [0, 10] (13, 88) -> missing                            | ``pain_out_of_range``            |
+| temperature | deg F         | a value in [30, 45] is Celsius -> converted, F = C * 9/5 + 32           | ``temperature_celsius_converted``|
+| temperature | deg F         | then outside [75, 115] -> missing                                      | ``temperature_implausible``      |
+| heartrate   | beats/min     | outside [20, 300] -> missing                                           | ``heartrate_implausible``        |
+| resprate    | breaths/min   | outside [4, 80] -> missing                                             | ``resprate_implausible``         |
+| o2sat       | %             | outside [50, 100] -> missing                                           | ``o2sat_implausible``            |
+| sbp         | mmHg          | outside [40, 300] -> missing                                           | ``sbp_implausible``              |
+| dbp         | mmHg          | outside [10, 200] -> missing                                           | ``dbp_implausible``              |
+| acuity      | ESI level     | not one of 1, 2, 3, 4, 5 -> missing                                    | ``acuity_implausible``           |
+| age         | years         | anchor_age + (study year - anchor_year); outside [0, 120] -> missing   | ``age_implausible``              |
+
+Triage counts are taken over every triage row read (not only the cohort's); the age count over the
+cohort's readings. Bounds are inclusive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "acuity")
+# Inclusive plausible ranges after unit fixes (see the table above).
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "temperature": (75.0, 115.0), "heartrate": (20.0, 300.0), "resprate": (4.0, 80.0), "o2sat": (50.0, 100.0),
+    "sbp": (40.0, 300.0), "dbp": (10.0, 200.0), "acuity": (1.0, 5.0), "age": (0.0, 120.0),
+}
+CELSIUS_RANGE = (30.0, 45.0)
+PAIN_RANGE = (0.0, 10.0)
+
+
+def clean_triage(triage: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply the vitals rules to a triage table (``stay_id`` + the eight raw columns).
+
+    Returns the cleaned frame (float64 columns, NaN = missing) and the count of each rule.
+    """
+    counts: dict[str, int] = {}
+    out = pd.DataFrame({"stay_id": triage["stay_id"].to_numpy()}, index=triage.index)
+    out["pain"], counts["pain_not_a_number"], counts["pain_out_of_range"] = parse_pain(triage["pain"])
+    for feature in VITALS:
+        values, counts[f"{feature}_not_a_number"] = to_number(triage[feature])
+        if feature == "temperature":
+            values, counts["temperature_celsius_converted"] = celsius_to_fahrenheit(values)
+        values, counts[f"{feature}_implausible"] = drop_implausible(values, feature)
+        out[feature] = values
+    return out, counts
+
+
+def parse_pain(pain: pd.Series) -> tuple[pd.Series, int, int]:
+    """Pain text -> float in [0, 10] or NaN; also the counts (not a number, out of range)."""
+    text = pain.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    numbers = pd.to_numeric(text.where(present), errors="coerce").astype(float)
+    not_a_number = int((present & numbers.isna()).sum())
+    out_of_range = numbers.notna() & ~numbers.between(*PAIN_RANGE)
+    return numbers.where(~out_of_range), not_a_number, int(out_of_range.sum())
+
+
+def to_number(values: pd.Series) -> tuple[pd.Series, int]:
+    """Numbers as float64 (NaN where missing) and how many non-empty values were not numbers."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float), 0
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    numbers = pd.to_numeric(text.where(present), errors="coerce").astype(float)
+    return numbers, int((present & numbers.isna()).sum())
+
+
+def celsius_to_fahrenheit(temperature: pd.Series) -> tuple[pd.Series, int]:
+    """Convert values in the Celsius range to deg F; return them and how many were converted."""
+    celsius = temperature.between(*CELSIUS_RANGE)
+    return temperature.where(~celsius, temperature * 9.0 / 5.0 + 32.0), int(celsius.sum())
+
+
+def drop_implausible(values: pd.Series, feature: str) -> tuple[pd.Series, int]:
+    """Make values outside the feature's plausible range missing; return them and the count."""
+    low, high = PLAUSIBLE[feature]
+    bad = values.notna() & ~values.between(low, high)
+    if feature == "acuity":
+        bad |= values.notna() & (values != np.round(values))  # a fractional level is not a level
+    return values.where(~bad), int(bad.sum())
+
+
+def age_at_study(anchor_age: pd.Series, anchor_year: pd.Series, study_year: pd.Series) -> tuple[pd.Series, int]:
+    """Age in years at the study (MIMIC-IV's anchor rule), implausible ages made missing and counted."""
+    age = anchor_age.astype(float) + (study_year.astype(float) - anchor_year.astype(float))
+    return drop_implausible(age, "age")

@@ -1,0 +1,120 @@
+"""The torch Dataset over one split of a cohort folder: image + clinical values + detection target.
+
+Each item is ``(image, clinical, target)``:
+
+* ``image``: float32 ``[3, S, S]`` in 0..1 (grey replicated, resized straight to S x S).
+* ``clinical``: float32 ``[10]`` in :data:`mdfnet.schema.CLINICAL_FEATURES` order, raw-clean, NaN = missing,
+  gender 0 = F / 1 = M (scaling happens inside the model, fitted on train only).
+* ``target``: ``boxes`` float32 ``[K, 4]`` xyxy in resized pixels, ``labels`` int64 ``[K]`` in 1..5,
+  ``image_id`` int64 scalar, and ``masks`` uint8 ``[K, S, S]`` when ``masks`` is "box" or "ellipse".
+
+Augmentation (``train=True`` only): horizontal flip with probability ``hflip_p``, applied to the image and
+its boxes together, drawn from torch's generator so ``torch.manual_seed`` and worker seeding apply.
+Ground truth for evaluation is read from ``boxes.csv`` (:func:`mdfnet.data.cohort.load_cohort`), never
+from an augmented item.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from mdfnet.data.cohort import load_cohort
+from mdfnet.data.images import load_resized
+from mdfnet.errors import InputError
+from mdfnet.schema import CLASS_TO_ID, CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES, SPLITS
+
+MASK_KINDS = (None, "box", "ellipse")
+
+
+def clinical_tensor(frame: pd.DataFrame) -> torch.Tensor:
+    """float32 [N, 10] from a cohort frame: the nine numbers, then gender coded 0 = F, 1 = M (NaN = missing)."""
+    numbers = frame[list(NUMERIC_FEATURES)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32)
+    gender = frame["gender"].map(GENDER_CODES).to_numpy(dtype=np.float32)
+    return torch.from_numpy(np.concatenate([numbers, gender[:, None]], axis=1))
+
+
+class CohortDataset(Dataset):
+    """One split of a cohort (see the module docstring for the items).
+
+    Args:
+        cohort: a cohort folder, or ``(cohort_df, boxes_df)`` as returned by ``load_cohort``.
+        split: "train", "val", "test", or None for every reading.
+        image_size: S, the side of the square image.
+        train: apply augmentation (horizontal flip).
+        hflip_p: flip probability when ``train``.
+        masks: None, "box" (filled rectangles, the authors' choice) or "ellipse" (the inscribed ellipse).
+    """
+
+    def __init__(self, cohort: str | Path | tuple[pd.DataFrame, pd.DataFrame], split: str | None,
+                 image_size: int = 512, train: bool = False, hflip_p: float = 0.5, masks: str | None = None):
+        if masks not in MASK_KINDS:
+            raise InputError(f"masks must be one of None, 'box', 'ellipse', got {masks!r}")
+        if split is not None and split not in SPLITS:
+            raise InputError(f"split must be one of {', '.join(SPLITS)} (or None), got {split!r}")
+        frame, boxes = load_cohort(cohort) if isinstance(cohort, (str, Path)) else cohort
+        if "image_id" not in frame:
+            frame = frame.assign(image_id=np.arange(1, len(frame) + 1))
+        self.frame = (frame if split is None else frame[frame["split"] == split]).reset_index(drop=True)
+        self.image_size, self.train, self.hflip_p, self.masks = int(image_size), bool(train), float(hflip_p), masks
+        self.clinical = clinical_tensor(self.frame) if len(self.frame) else torch.zeros(0, len(CLINICAL_FEATURES))
+        self._boxes = _boxes_by_reading(boxes)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        row = self.frame.iloc[index]
+        size = self.image_size
+        grey = torch.from_numpy(load_resized(row["image_path"], size))
+        xyxy, labels = self._boxes.get(row["reading_id"], (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
+        scale = np.array([size / row["image_width"], size / row["image_height"]] * 2, dtype=np.float32)
+        boxes = torch.from_numpy((xyxy * scale).astype(np.float32)).clamp_(0, size)
+        if self.train and torch.rand(()) < self.hflip_p:
+            grey = grey.flip(-1)
+            boxes = torch.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], dim=1)
+        target = {"boxes": boxes, "labels": torch.from_numpy(labels.copy()),
+                  "image_id": torch.tensor(int(row["image_id"]), dtype=torch.int64)}
+        if self.masks is not None:
+            target["masks"] = box_masks(boxes, size, ellipse=self.masks == "ellipse")
+        return grey.unsqueeze(0).expand(3, size, size).contiguous(), self.clinical[index].clone(), target
+
+
+def box_masks(boxes: torch.Tensor, size: int, ellipse: bool = False) -> torch.Tensor:
+    """uint8 [K, size, size]: each box filled (or its inscribed ellipse); at least the centre pixel is set."""
+    masks = torch.zeros((len(boxes), size, size), dtype=torch.uint8)
+    centres = torch.arange(size, dtype=torch.float32) + 0.5
+    for k, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+        inside_x = (centres >= x0) & (centres <= x1)
+        inside_y = (centres >= y0) & (centres <= y1)
+        if ellipse:
+            cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 1e-6), max((y1 - y0) / 2, 1e-6)
+            dx, dy = ((centres - cx) / rx) ** 2, ((centres - cy) / ry) ** 2
+            masks[k] = (dy[:, None] + dx[None, :] <= 1.0).to(torch.uint8)
+        else:
+            masks[k] = (inside_y[:, None] & inside_x[None, :]).to(torch.uint8)
+        row, col = min(int((y0 + y1) / 2), size - 1), min(int((x0 + x1) / 2), size - 1)
+        masks[k, row, col] = 1
+    return masks
+
+
+def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """Stack a list of items into (images [N, 3, S, S], clinical [N, 10], targets list of N dicts)."""
+    images, clinical, targets = zip(*batch)
+    return torch.stack(images), torch.stack(clinical), list(targets)
+
+
+def _boxes_by_reading(boxes: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """reading_id -> (xyxy float32 [K, 4] in original pixels, labels int64 [K])."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if boxes.empty:
+        return out
+    coords = boxes[["xmin", "ymin", "xmax", "ymax"]].to_numpy(dtype=np.float32)
+    ids = boxes["label"].map(CLASS_TO_ID).to_numpy(dtype=np.int64)
+    for reading_id, rows in boxes.groupby("reading_id", sort=False).indices.items():
+        out[str(reading_id)] = (coords[rows], ids[rows])
+    return out

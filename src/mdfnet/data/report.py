@@ -1,0 +1,56 @@
+"""Write the cohort folder: ``cohort.csv``, ``boxes.csv``, ``prepare_report.json`` and a readable summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mdfnet.errors import InputError
+
+COHORT_FILE, BOXES_FILE = "cohort.csv", "boxes.csv"
+REPORT_JSON, REPORT_MD = "prepare_report.json", "prepare_report.md"
+
+
+def write_cohort(out_dir: Path, cohort: pd.DataFrame, boxes: pd.DataFrame, report: dict) -> None:
+    """Write the four files (overwriting earlier ones) into ``out_dir``, creating it."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out_dir}: cannot create the output folder ({err.strerror})") from None
+    cohort.to_csv(out_dir / COHORT_FILE, index=False, float_format="%.6g")
+    boxes.to_csv(out_dir / BOXES_FILE, index=False, float_format="%.3f")
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / REPORT_MD).write_text(summary_markdown(report))
+
+
+def summary_markdown(report: dict) -> str:
+    """The report as a short Markdown page: the funnel, the cleaning counts, labels and splits."""
+    read, kept = report["readings"]["read"], report["readings"]["kept"]
+    lines = [
+        "# mdfnet prepare: cohort report", "",
+        f"Link mode **{report['link_mode']}**, split **{report['split_mode']}** (seed {report['seed']}), "
+        f"min certainty {report['min_certainty']}.", "",
+        f"REFLACX readings read: **{read}**; kept: **{kept}** "
+        f"({report['cohort']['images']} images, {report['cohort']['patients']} patients, "
+        f"{report['cohort']['boxes']} boxes).", "",
+        "## Exclusions (each reading counted once, first failing reason)", "", "| reason | readings |", "|---|---|",
+    ]
+    lines += [f"| {reason} | {n} |" for reason, n in report["excluded"].items()]
+    by_mode = report["link"]["cohort_size_by_mode"]
+    lines += ["", "## Linking", "",
+              f"Kept readings with the correct time parsing: {by_mode['correct']}; with the authors' "
+              f"unpadded-time bug (`--link-mode paper`): {by_mode['paper']}. Kept studies taken before 10:00: "
+              f"{report['link']['studies_before_10am']}.", "",
+              "## Cleaning rules applied (counts)", "", "| rule | values |", "|---|---|"]
+    lines += [f"| {rule} | {n} |" for rule, n in report["cleaning"].items()]
+    label_counts = report["labels"]
+    lines += ["", "## Labels", "", "| class | boxes |", "|---|---|"]
+    lines += [f"| {name} | {n} |" for name, n in label_counts["boxes_by_class"].items()]
+    lines += [""] + [f"- {key}: {value}" for key, value in label_counts.items() if key != "boxes_by_class"]
+    lines += ["", "## Splits (grouped by patient)", "", "| split | readings | patients |", "|---|---|---|"]
+    lines += [f"| {name} | {s['readings']} | {s['patients']} |" for name, s in report["splits"].items()]
+    lines += ["", "## Missing clinical values in the cohort", "", "| feature | missing |", "|---|---|"]
+    lines += [f"| {name} | {n} |" for name, n in report["cohort_missing"].items()]
+    return "\n".join(lines) + "\n"
