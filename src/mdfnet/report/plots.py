@@ -1,0 +1,167 @@
+"""Figures for reports: AP/AR against the overlap threshold, PR curves, GT-vs-prediction overlays.
+
+All functions write one PNG with matplotlib's Agg backend (no display needed) and return its path.
+They read the metrics dicts of :func:`mdfnet.metrics.evaluate_detections`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+DPI = 100
+CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
+PR_SIZE = (600, 500)
+BARS_SIZE = (900, 450)
+_THRESHOLD_KEY = re.compile(r"^AP_(IoBB|IoU)_(\d\.\d\d)$")
+
+Box = Sequence[float]  # xyxy in image pixels
+
+
+def plot_threshold_curves(metrics_by_model: Mapping[str, Mapping], path: str | Path) -> Path:
+    """AP and AR against the overlap threshold (the paper's Fig. 6b), one line per model.
+
+    Args:
+        metrics_by_model: ``{model name: metrics}``; each metrics has ``AP_IoBB_<t>`` / ``AR_IoBB_<t>``
+            (or ``IoU``) keys. Undefined values (``nan`` / ``None``) leave gaps.
+        path: output PNG, ``CURVES_SIZE`` pixels.
+    """
+    fig, (ax_ap, ax_ar) = _figure(CURVES_SIZE, ncols=2)
+    label = "IoBB"
+    for name, metrics in metrics_by_model.items():
+        label, thresholds = threshold_keys(metrics)
+        for ax, kind in ((ax_ap, "AP"), (ax_ar, "AR")):
+            values = [_value(metrics.get(f"{kind}_{label}_{t}")) for t in thresholds]
+            ax.plot([float(t) for t in thresholds], values, marker="o", markersize=3, label=name)
+    for ax, kind in ((ax_ap, "AP"), (ax_ar, "AR")):
+        ax.set(xlabel=f"{label} threshold", ylabel=kind, xlim=(0, 1), ylim=(0, 1), title=f"{kind} vs {label} threshold")
+        ax.grid(alpha=0.3)
+    ax_ar.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def threshold_keys(metrics: Mapping) -> tuple[str, list[str]]:
+    """The overlap label (``IoBB`` / ``IoU``) and sorted threshold strings (``"0.05"``) found in ``metrics``."""
+    found = [m.groups() for m in map(_THRESHOLD_KEY.match, metrics) if m]
+    if not found:
+        raise ValueError("metrics have no AP_IoBB_<t> or AP_IoU_<t> keys; expected evaluate_detections output")
+    label = found[0][0]
+    return label, sorted({t for lab, t in found if lab == label}, key=float)
+
+
+def plot_pr_curves(metrics: Mapping, path: str | Path, title: str = "") -> Path:
+    """Interpolated precision-recall curve per class at overlap 0.5, AP in the legend.
+
+    Args:
+        metrics: an ``evaluate_detections`` result (uses ``pr_curves`` and the per-class AP keys).
+        path: output PNG, ``PR_SIZE`` pixels.
+    """
+    fig, (ax,) = _figure(PR_SIZE)
+    label, _ = threshold_keys(metrics)
+    for name, curve in metrics["pr_curves"].items():
+        ap = _value(metrics.get(f"AP_{label}_0.50_{name.replace(' ', '_')}"))
+        ax.plot(curve["recall"], curve["precision"], label=f"{name} (AP {ap:.3f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=title or f"PR curves at {label} 0.5")
+    ax.grid(alpha=0.3)
+    if metrics["pr_curves"]:
+        ax.legend(fontsize="small", loc="lower left")
+    return _save(fig, path)
+
+
+def draw_overlay(image: np.ndarray, gt: Sequence[tuple[str, Box]], pred: Sequence[tuple[str, float, Box]],
+                 path: str | Path) -> Path:
+    """Ground truth (solid green) and predictions (dashed orange, with scores) on a greyscale image.
+
+    Args:
+        image: [H, W] greyscale in 0..1.
+        gt: ``(class name, xyxy)`` per ground-truth box, in the image's pixels.
+        pred: ``(class name, score, xyxy)`` per predicted box.
+        path: output PNG of exactly W x H pixels (one image pixel per PNG pixel).
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be [H, W] greyscale, got shape {tuple(image.shape)}")
+    height, width = image.shape
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    fontsize = max(6.0, min(width, height) / 50)
+    for name, box in gt:
+        _draw_box(ax, box, name, "limegreen", "-", fontsize, above=True)
+    for name, score, box in pred:
+        _draw_box(ax, box, f"{name} {score:.2f}", "orange", "--", fontsize, above=False)
+    return _save(fig, path, tight=False)
+
+
+def _draw_box(ax, box: Box, text: str, colour: str, style: str, fontsize: float, above: bool) -> None:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style, linewidth=1.5))
+    # GT names sit above the box, predictions below it, so the two rarely cover each other.
+    ax.text(x1, y1 if above else y2, text, color="black", fontsize=fontsize, va="bottom" if above else "top",
+            bbox={"facecolor": colour, "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+
+
+def plot_grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Path, ylabel: str,
+                      errors: Mapping[str, Mapping[str, float]] | None = None, title: str = "") -> Path:
+    """Grouped bars for ablations: ``values[group][series]`` (e.g. ``{"AP": {"baseline": 0.2, "MDF": 0.3}}``).
+
+    ``errors`` has the same shape (e.g. the sd over seeds) and draws error bars. ``BARS_SIZE`` pixels.
+    """
+    groups = list(values)
+    series = list(dict.fromkeys(s for g in groups for s in values[g]))
+    fig, (ax,) = _figure(BARS_SIZE)
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, name in enumerate(series):
+        heights = [_value(values[g].get(name)) for g in groups]
+        err = None if errors is None else [_value(errors.get(g, {}).get(name)) for g in groups]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, yerr=err, capsize=3, label=name)
+    ax.set_xticks(x, groups)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    if series:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
+               xlabel: str, ylabel: str, title: str = "") -> Path:
+    """One line per ``name: (x, y)`` (e.g. validation AP per epoch for each run). ``PR_SIZE`` pixels."""
+    fig, (ax,) = _figure(PR_SIZE)
+    for name, (x, y) in series.items():
+        ax.plot(list(x), [_value(v) for v in y], marker="o", markersize=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def _figure(size_px: tuple[int, int], ncols: int = 1):
+    fig, axes = plt.subplots(1, ncols, figsize=(size_px[0] / DPI, size_px[1] / DPI), dpi=DPI, squeeze=False)
+    return fig, list(axes[0])
+
+
+def _value(v) -> float:
+    """Metric value as float; ``None`` (JSON null) becomes nan, which matplotlib leaves out."""
+    return float("nan") if v is None else float(v)
+
+
+def _save(fig, path: str | Path, tight: bool = True) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": the PNG keeps the figure's exact pixel size
+    plt.close(fig)
+    return path
