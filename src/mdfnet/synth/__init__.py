@@ -1,0 +1,11 @@
+"""Synthetic MIMIC-CXR-JPG / MIMIC-IV / MIMIC-IV-ED / REFLACX data in the raw PhysioNet layout.
+
+``generate(out_dir, patients=500, image_size=512, seed=0, spec=None) -> dict`` writes the four sources,
+their chest films, ``SYNTH_README.md`` (the generative model), ``synth_spec.json`` and ``planted.json``
+(the planted quirk counts, keyed like ``prepare_report.json``). See :mod:`mdfnet.synth.spec`.
+"""
+
+from mdfnet.synth.generate import generate
+from mdfnet.synth.spec import SynthSpec
+
+__all__ = ["SynthSpec", "generate"]
