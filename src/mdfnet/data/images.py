@@ -48,7 +48,7 @@ def load_resized(path: str | Path, size: int) -> np.ndarray:
     if not os.path.isfile(path):
         raise InputError(f"{path}: image file not found")
     if is_dicom(path):
-        full = Image.fromarray(read_dicom(path), mode="F")
+        full = Image.fromarray(read_dicom(path))
         return np.asarray(full.resize((size, size), Image.BILINEAR), dtype=np.float32).clip(0.0, 1.0)
     with _open_pil(path) as image:
         if image.format == "JPEG":
