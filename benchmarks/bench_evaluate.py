@@ -120,7 +120,8 @@ def _class_ap_ar(outcomes: list[tuple[float, bool]], n_gt: int) -> tuple[float, 
     for i in range(len(precision) - 2, -1, -1):  # precision envelope, right to left
         precision[i] = max(precision[i], precision[i + 1])
     total = 0.0
-    for r in (i / 100 for i in range(101)):
+    # COCO's recall points are np.linspace(0, 1, 101) = i * 0.01: 7 * 0.01 > 7 / 100 in floating point.
+    for r in [i * 0.01 for i in range(100)] + [1.0]:
         i = bisect.bisect_left(recall, r)
         total += precision[i] if i < len(precision) else 0.0
     return total / 101, (recall[-1] if recall else 0.0)

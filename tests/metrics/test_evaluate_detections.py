@@ -227,3 +227,59 @@ def test_iou_matches_pycocotools_per_threshold_and_class(seed):
     for k, name in enumerate(c["name"] for c in gt["categories"]):
         expected = precision[9, :, k].mean() if recall[9, k] > -1 else float("nan")
         assert ours[f"AP_IoU_0.50_{name.replace(' ', '_')}"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
+
+
+# --- IoBB against two independent matchers ----------------------------------------------------------
+
+def pycocotools_iobb_precision(gt: dict, dets: list[dict], thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pycocotools' pure-Python matching, its overlap swapped for IoBB through the crowd flag."""
+    cocoeval = pytest.importorskip("pycocotools.cocoeval")
+    mask = pytest.importorskip("pycocotools.mask")
+
+    class IoBBEval(cocoeval.COCOeval):
+        def computeIoU(self, imgId, catId):  # noqa: N802, N803
+            gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
+            if not gts or not dts:
+                return []
+            dts = sorted(dts, key=lambda d: -d["score"])[: self.params.maxDets[-1]]
+            return mask.iou([d["bbox"] for d in dts], [g["bbox"] for g in gts], [1] * len(gts))
+
+    coco_api = pytest.importorskip("pycocotools.coco")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = coco_api.COCO()
+        coco_gt.dataset = {k: [dict(v) for v in vs] for k, vs in gt.items()}
+        coco_gt.createIndex()
+        ev = IoBBEval(coco_gt, coco_gt.loadRes([dict(d) for d in dets]), "bbox")
+        ev.params.iouThrs, ev.params.maxDets = thresholds, [10]
+        ev.evaluate()
+        ev.accumulate()
+    return ev.eval["precision"][:, :, :, 0, 0], ev.eval["recall"][:, :, 0, 0]
+
+
+@pytest.mark.parametrize("seed", range(12, 16))
+def test_iobb_matches_pycocotools_with_crowd_overlap(seed):
+    gt, dets = random_case(seed)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    ours = evaluate_detections(gt, dets, score_threshold=0.0)
+    precision, recall = pycocotools_iobb_precision(gt, dets, grid)
+    for i, t in enumerate(grid):
+        valid = recall[i] > -1
+        assert ours[f"AP_IoBB_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
+        assert ours[f"AR_IoBB_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+    assert ours["AP_IoBB_0.50"] != ours["AP_IoBB_0.95"]  # the case has misses that depend on the threshold
+
+
+def test_iobb_matches_the_benchmarks_pure_python_matcher():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "bench_evaluate.py"
+    spec = importlib.util.spec_from_file_location("bench_evaluate", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gt, dets = bench.synthetic_case(200, 10, seed=3)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    ours = evaluate_detections(gt, dets)
+    ref_ap, ref_ar = bench.reference_ap_ar(gt, dets, grid)
+    assert [ours[f"AP_IoBB_{t:.2f}"] for t in grid] == pytest.approx(ref_ap, abs=1e-9)
+    assert [ours[f"AR_IoBB_{t:.2f}"] for t in grid] == pytest.approx(ref_ar, abs=1e-9)

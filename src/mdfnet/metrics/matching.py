@@ -41,8 +41,8 @@ class OverlapEval(COCOeval_faster):
         if len(gt) == 0 or len(dt) == 0:
             return []
         # Same detection order and cut as the C++ matcher expects (stable sort by descending score).
-        order = np.argsort([-d["score"] for d in dt], kind="mergesort")[: self.params.maxDets[-1]]
-        dt_boxes = [dt[i]["bbox"] for i in order]
+        dt = sorted(dt, key=lambda d: -d["score"])[: self.params.maxDets[-1]]
+        dt_boxes = [d["bbox"] for d in dt]
         gt_boxes = [g["bbox"] for g in gt]
         return mask_utils.iou(dt_boxes, gt_boxes, [1] * len(gt_boxes))
 
