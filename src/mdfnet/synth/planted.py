@@ -37,18 +37,21 @@ def count_labels(readings: list[Reading]) -> dict:
     """Boxes per target class, two-label ellipses and readings without a target finding."""
     boxes = {c: 0 for c in CLASSES}
     by_certainty = {str(k): 0 for k in range(1, 6)}
-    multi = without = 0
+    multi = without = no_class = pleural_merged = 0
     for r in readings:
         n_targets = 0
         for e in r.ellipses:
             targets = {TARGET_OF_LABEL[label] for label in e["labels"] if label in TARGET_OF_LABEL}
+            no_class += not targets
+            pleural_merged += {"Pleural effusion", "Pleural thickening"} <= e["labels"]
             for target in targets:
                 boxes[target] += 1
                 by_certainty[str(e["certainty"])] += 1
             multi += len(targets) > 1
             n_targets += len(targets)
         without += n_targets == 0
-    return {"boxes_by_class": boxes, "ellipses_multi_label": multi, "ellipses_invalid": 0,
+    return {"boxes_by_class": boxes, "ellipses_multi_label": multi, "ellipses_invalid": 0, "ellipses_clipped": 0,
+            "ellipses_without_class": no_class, "pleural_labels_merged": pleural_merged,
             "readings_without_finding": without, "boxes_by_certainty": by_certainty}
 
 
@@ -76,7 +79,7 @@ def planted_counts(studies: pd.DataFrame, stays: pd.DataFrame, triage: pd.DataFr
         "excluded": {key: int((cat_of_reading == c).sum()) for c, key in EXCLUSION_KEYS.items()},
         "link": {"studies_before_10am": before,
                  "cohort_size_by_mode": {"correct": len(kept), "paper": len(kept) - before}},
-        "cleaning": dict(cleaning),
+        "cleaning": {**cleaning, "age_implausible": 0},
         "labels": count_labels(kept),
         "cohort_missing": cohort_missing,
         "extra": {
@@ -88,8 +91,6 @@ def planted_counts(studies: pd.DataFrame, stays: pd.DataFrame, triage: pd.DataFr
             "triage_rows": len(triage),
             "images_with_several_readers": int((studies["n_readers"] > 1).sum()),
             "readings_by_phase": {str(p): sum(r.phase == p for r in readings) for p in (1, 2, 3)},
-            "ellipses_non_target_only": sum(
-                not any(label in TARGET_OF_LABEL for label in e["labels"]) for r in kept for e in r.ellipses),
             "vital_values_missing_in_triage": int(triage[["temperature", "heartrate", "resprate", "o2sat", "sbp",
                                                           "dbp", "acuity"]].isna().to_numpy().sum()),
         },

@@ -70,12 +70,15 @@ def reading_id(phase: int, radiologist: int, number: int) -> str:
     return f"P{phase}{radiologist:02d}R{number:06d}"
 
 
-def _label_for(finding: Finding, phase: int, rng: np.random.Generator) -> str:
+def _labels_for(finding: Finding, phase: int, rng: np.random.Generator, both_pleural: bool) -> set[str]:
+    """The phase's label(s) for a finding; phase 1 splits pleural abnormality into effusion / thickening."""
     if finding.label == "nodule":
-        return "Nodule" if phase == 1 else "Lung nodule or mass"
+        return {"Nodule" if phase == 1 else "Lung nodule or mass"}
     if finding.label == "Pleural abnormality" and phase == 1:
-        return "Pleural effusion" if rng.random() < 0.7 else "Pleural thickening"
-    return finding.label
+        if both_pleural and rng.random() < 0.25:  # one ellipse, both phase-1 pleural labels
+            return {"Pleural effusion", "Pleural thickening"}
+        return {"Pleural effusion" if rng.random() < 0.7 else "Pleural thickening"}
+    return {finding.label}
 
 
 def _jitter(box: tuple[float, ...], width: int, height: int, rng: np.random.Generator,
@@ -112,7 +115,7 @@ def draw_ellipses(findings: list[Finding], reading: Reading, rng: np.random.Gene
         reading.ellipses.append({
             "xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1,
             "certainty": int(rng.choice(np.arange(1, 6), p=np.asarray(p) / np.sum(p))),
-            "labels": {_label_for(f, reading.phase, rng) for f in group},
+            "labels": set().union(*(_labels_for(f, reading.phase, rng, may_merge) for f in group)),
         })
     return merged
 
