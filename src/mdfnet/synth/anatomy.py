@@ -102,7 +102,7 @@ def rib_pattern(chest: Chest, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def draw_chest(chest: Chest, height: int, width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Render the film without lesions. Returns ``(density [H, W] float32, lung mask [H, W] float32)``."""
+    """Render the film without lesions. Returns ``(density [H, W], visible lung mask [H, W])``, float32."""
     u, v = grid(height, width)
     edge = 1.5 / min(height, width)
     body = soft(((u - chest.cx) / 0.49) ** 2 + ((v - 0.6) / 0.62) ** 2 - 1.0, 0.02)
@@ -120,7 +120,7 @@ def draw_chest(chest: Chest, height: int, width: int, rng: np.random.Generator) 
     img = img + 0.12 * soft(clavicle - 0.012, edge) * soft(dx - 0.33, 0.02)
     heart = heart_mask(chest, u, v, edge) * soft(v - chest.heart_cv - chest.heart_hh * 0.8, 0.02)
     img = np.maximum(img, (0.56 + 0.1 * soft(dx - 0.03, edge)) * heart + img * (1 - heart))
-    return img.astype(np.float32), lungs
+    return img.astype(np.float32), (lungs * (1.0 - heart)).astype(np.float32)  # aerated lung not behind the heart
 
 
 def expose(img: np.ndarray, rng: np.random.Generator, noise_sd: float, ap: bool) -> np.ndarray:

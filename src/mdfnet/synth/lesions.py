@@ -60,7 +60,8 @@ def draw_opacity(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.rando
     side = int(rng.choice((-1, 1)))
     basal = bool(rng.random() < 0.65)
     rx, ry = rng.uniform(0.06, 0.10), rng.uniform(0.045, 0.08)
-    u0 = float(chest.lung_x(side, rng.uniform(0.3, 0.7)))
+    lateral = (0.5, 0.85) if basal and side > 0 else (0.3, 0.7)  # keep basal opacities off the heart shadow
+    u0 = float(chest.lung_x(side, rng.uniform(*lateral)))
     v0 = float(chest.dome_v(side, u0)) - ry * rng.uniform(0.5, 0.9) if basal else rng.uniform(
         chest.hilum_v - 0.02, chest.hilum_v + 0.1)
     win = _window(img, (u0 - rx, v0 - ry, u0 + rx, v0 + ry))
@@ -74,14 +75,14 @@ def draw_opacity(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.rando
 def draw_pleural(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.random.Generator,
                  strength: float, side: int) -> tuple[float, ...] | None:
     """Fluid in the costophrenic angle: a homogeneous density with a meniscus rising laterally."""
-    depth = rng.uniform(0.07, 0.13)
+    depth = rng.uniform(0.09, 0.16)
     box = (min(chest.lung_x(side, 0.3), chest.lung_x(side, 1.0)) - 0.02, chest.base_v - depth - 0.03,
            max(chest.lung_x(side, 0.3), chest.lung_x(side, 1.0)) + 0.02, chest.base_v + 0.02)
     win = _window(img, box)
     u, v = _local_grid(img, win)
     t = np.clip((np.abs(u - chest.cx) - chest.mediastinum_hw) / (chest.thorax_hw - chest.mediastinum_hw), 0, 1)
     edge = 1.5 / min(img.shape)
-    fluid = soft(chest.base_v - depth * t ** 1.5 - v, edge * 3) * lungs[win]
+    fluid = soft(chest.base_v - depth * (0.3 + 0.7 * t ** 1.5) - v, edge * 3) * lungs[win]
     return _paint(img, win, 1.2 * strength * fluid)
 
 

@@ -63,7 +63,7 @@ class SynthSpec:
 
     # --- vitals: baseline (mean, sd) and per-cause additive effects (mean, sd) ---
     vital_baseline: dict[str, tuple[float, float]] = field(default_factory=lambda: {
-        "temperature": (98.1, 0.6), "heartrate": (83.0, 13.0), "resprate": (17.0, 1.8),
+        "temperature": (97.9, 0.6), "heartrate": (80.0, 13.0), "resprate": (17.0, 1.8),
         "o2sat": (97.8, 1.5), "sbp": (133.0, 18.0), "dbp": (78.0, 11.0),
         "pain": (2.0, 2.5), "acuity": (2.75, 0.55),
     })
@@ -71,10 +71,10 @@ class SynthSpec:
         "sbp": 4.0, "heartrate": -1.0, "o2sat": -0.3,   # per decade above 60
     })
     vital_effect: dict[str, dict[str, tuple[float, float]]] = field(default_factory=lambda: {
-        "infection": {"temperature": (2.6, 1.3), "heartrate": (14.0, 9.0), "resprate": (3.5, 2.5),
+        "infection": {"temperature": (3.0, 1.5), "heartrate": (14.0, 9.0), "resprate": (3.5, 2.5),
                       "o2sat": (-1.5, 1.5), "acuity": (-0.5, 0.3)},
         "collapse": {"pain": (3.0, 2.0), "temperature": (0.3, 0.4), "heartrate": (3.0, 5.0)},
-        "heart_failure": {"o2sat": (-6.0, 2.5), "resprate": (6.0, 2.5), "sbp": (22.0, 10.0),
+        "heart_failure": {"o2sat": (-5.0, 3.0), "resprate": (6.0, 2.5), "sbp": (22.0, 10.0),
                           "dbp": (8.0, 5.0), "heartrate": (8.0, 6.0), "acuity": (-0.7, 0.3)},
         "cardiomegaly": {"heartrate": (8.0, 6.0), "sbp": (10.0, 8.0)},
         "other_fever": {"temperature": (2.2, 1.0), "heartrate": (10.0, 6.0)},
