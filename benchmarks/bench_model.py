@@ -1,0 +1,97 @@
+"""Time a training step and an inference pass for each variant and spatialiser, in one run.
+
+    .venv/bin/python benchmarks/bench_model.py                 # 512 px, batch 4, CPU (and CUDA if present)
+    .venv/bin/python benchmarks/bench_model.py --size 256 --repeats 2
+
+Prints seconds per batch (median of ``--repeats`` after one warm-up) and the ratio to the image-only
+baseline measured in the same run; only ratios are comparable across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+
+import mdfnet
+
+CONFIGS = [  # (label, variant, spatialiser)
+    ("baseline", "baseline", "lite"),
+    ("msf1d", "msf1d", "lite"),
+    ("msf3d paper", "msf3d", "paper"),
+    ("msf3d lite", "msf3d", "lite"),
+    ("mdf paper", "mdf", "paper"),
+    ("mdf lite", "mdf", "lite"),
+]
+
+
+def _batch(n: int, size: int, device: torch.device):
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 3, size, size, generator=g).to(device)
+    clinical = torch.randn(n, 10, generator=g).to(device)
+    clinical[:, 9] = (clinical[:, 9] > 0).float()
+    targets = [{"boxes": torch.tensor([[0.2, 0.3, 0.5, 0.7]], device=device) * size,
+                "labels": torch.tensor([2], device=device)} for _ in range(n)]
+    return images, clinical, targets
+
+
+def _timed(fn, repeats: int, device: torch.device) -> float:
+    times = []
+    for i in range(repeats + 1):  # the first call warms up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench(device: torch.device, size: int, batch: int, repeats: int) -> list[tuple[str, float, float]]:
+    images, clinical, targets = _batch(batch, size, device)
+    rows = []
+    for label, variant, spatialiser in CONFIGS:
+        torch.manual_seed(0)
+        model = mdfnet.build_model(variant, preset="paper", image_size=size, spatialiser=spatialiser).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def train_step():
+            model.train()
+            opt.zero_grad()
+            model(images, clinical, targets)["loss"].backward()
+            opt.step()
+
+        @torch.no_grad()
+        def infer():
+            model.eval()
+            model(images, clinical)
+
+        rows.append((label, _timed(train_step, repeats, device), _timed(infer, repeats, device)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message=".*no pretrained weights")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices:
+        rows = bench(device, args.size, args.batch, args.repeats)
+        base_train, base_infer = rows[0][1], rows[0][2]
+        print(f"\n{device.type}, {args.size} px, batch {args.batch}, threads {torch.get_num_threads()}")
+        print("| model | train step (s) | x baseline | inference (s) | x baseline |")
+        print("|---|---:|---:|---:|---:|")
+        for label, train, infer in rows:
+            print(f"| {label} | {train:.3f} | {train / base_train:.2f} | {infer:.3f} | {infer / base_infer:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

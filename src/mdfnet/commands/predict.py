@@ -1,0 +1,57 @@
+"""``mdfnet predict``: detections on new radiographs with their clinical values."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mdfnet.errors import InputError
+from mdfnet.schema import CLINICAL_FEATURES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="detect abnormalities on new images (+ clinical values)",
+                       description="One image with --image and --age/--temperature/...; or many with "
+                                   "--csv (columns image_path and any clinical features).")
+    p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a run")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--image", help="JPG, PNG or DICOM")
+    src.add_argument("--csv", help="CSV with image_path and clinical columns")
+    for name in CLINICAL_FEATURES:
+        p.add_argument(f"--{name}", default=None, help="F or M" if name == "gender" else None)
+    p.add_argument("--out", default="predictions", help="folder for predictions.json and overlays")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mdfnet.engine.predict import Predictor, overlay
+
+    predictor = Predictor(args.checkpoint, args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.image:
+        requests = [(args.image, {n: getattr(args, n) for n in CLINICAL_FEATURES if getattr(args, n) is not None})]
+    else:
+        table = pd.read_csv(args.csv, dtype=str, keep_default_na=False)
+        if "image_path" not in table:
+            raise InputError(f"{args.csv}: missing column image_path")
+        extra = [c for c in table.columns if c != "image_path"]
+        requests = [(row["image_path"], {c: row[c] for c in extra})
+                    for _, row in table.iterrows()]
+    results = []
+    for i, (image, clinical) in enumerate(requests, start=1):
+        source = f"{args.csv} row {i}" if args.csv else "command line"
+        if not Path(image).is_file():
+            raise InputError(f"{source}: image {image} not found")
+        result = predictor.predict(image, clinical)
+        result["overlay"] = str(overlay(result, out / f"overlay_{i:04d}_{Path(image).stem}.png"))
+        results.append(result)
+        missing = f" (missing: {', '.join(result['missing'])})" if result["missing"] else ""
+        print(f"{image}: {len(result['detections'])} detections{missing}")
+    (out / "predictions.json").write_text(json.dumps(results, indent=2))
+    print(f"written to {out}/predictions.json")
+    return 0

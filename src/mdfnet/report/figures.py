@@ -1,0 +1,52 @@
+"""The figures an evaluation writes: AP/AR against the IoBB threshold, PR curves, overlays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from mdfnet.report.plots import draw_overlay, plot_pr_curves, plot_threshold_curves
+from mdfnet.schema import CLASSES
+
+OVERLAY_MAX_SIDE = 768  # overlays are for looking at, not measuring: keep the PNGs small
+
+
+def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: list[dict], out: Path,
+                       n_overlays: int = 6, score_threshold: float = 0.3) -> list[Path]:
+    """Write ``ap_ar_vs_iobb.png``, ``pr_curves.png`` and ``overlay_<reading>.png`` for the first
+    ``n_overlays`` readings that have ground truth (predictions shown above ``score_threshold``)."""
+    out = Path(out)
+    label = str(metrics.get("variant", "model"))
+    paths = [plot_threshold_curves({label: metrics}, out / "ap_ar_vs_iobb.png"),
+             plot_pr_curves(metrics, out / "pr_curves.png", title=label)]
+    frame = dataset.frame
+    with_gt = frame[frame["reading_id"].isin(boxes["reading_id"])].head(n_overlays)
+    for row in with_gt.itertuples(index=False):
+        gt_rows = boxes[boxes["reading_id"] == row.reading_id]
+        gt = [(r.label, (r.xmin, r.ymin, r.xmax, r.ymax)) for r in gt_rows.itertuples(index=False)]
+        pred = [(CLASSES[d["category_id"] - 1], d["score"], _xyxy(d["bbox"]))
+                for d in detections if d["image_id"] == row.image_id and d["score"] >= score_threshold]
+        paths.append(overlay_png(row.image_path, gt, pred, out / f"overlay_{row.reading_id}.png"))
+    return paths
+
+
+def overlay_png(image_path: str, gt: list, pred: list, path: Path) -> Path:
+    """Draw boxes given in original pixels on a copy of the image shrunk to at most OVERLAY_MAX_SIDE."""
+    from mdfnet.data.images import read_image
+
+    image = read_image(image_path)
+    scale = min(1.0, OVERLAY_MAX_SIDE / max(image.shape))
+    if scale < 1.0:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = np.asarray(Image.fromarray(image, mode="F").resize(size, Image.BILINEAR)).clip(0, 1)
+    gt = [(name, [v * scale for v in box]) for name, box in gt]
+    pred = [(name, score, [v * scale for v in box]) for name, score, box in pred]
+    return draw_overlay(image, gt, pred, path)
+
+
+def _xyxy(bbox: list[float]) -> list[float]:
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]

@@ -1,0 +1,61 @@
+"""A tiny cohort folder written straight in the contract's format (independent of synth and prepare)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mdfnet.config import apply_overrides, preset
+from mdfnet.schema import BOX_COLUMNS, BOX_COUNT_COLUMNS, CLASSES, COHORT_COLUMNS
+
+SPLITS = ["train"] * 8 + ["val"] * 2 + ["test"] * 2
+
+
+def write_tiny_cohort(folder, n_per_split=SPLITS, width=96, height=80, seed=0):
+    """Readings with one bright blob each (class by position), images of ``width x height`` pixels."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, boxes = [], []
+    for i, split in enumerate(n_per_split):
+        pixels = rng.normal(0.3, 0.05, (height, width))
+        label = CLASSES[i % 2 * 3]  # Enlarged cardiac silhouette or Consolidation
+        x0, y0 = (10, 10) if i % 2 == 0 else (50, 40)
+        pixels[y0:y0 + 25, x0:x0 + 30] += 0.5
+        path = folder / f"img_{i}.png"
+        Image.fromarray((pixels.clip(0, 1) * 255).astype(np.uint8)).save(path)
+        reading = f"P2R{i:06d}"
+        counts = {c: 0 for c in BOX_COUNT_COLUMNS}
+        counts[BOX_COUNT_COLUMNS[CLASSES.index(label)]] = 1
+        rows.append({
+            "reading_id": reading, "dicom_id": f"d{i}", "subject_id": 10000000 + i, "study_id": 50000000 + i,
+            "stay_id": 30000000 + i, "split": split, "image_path": str(path), "image_width": width,
+            "image_height": height, "age": 50 + i, "temperature": 98.0 + i % 2 * 3, "heartrate": 80 + i,
+            "resprate": 16 + i % 3, "o2sat": 97.0, "sbp": 130.0, "dbp": 80.0, "pain": np.nan if i == 3 else 2.0,
+            "acuity": 3.0, "gender": "F" if i % 3 else "M", **counts,
+        })
+        boxes.append({"reading_id": reading, "label": label, "xmin": float(x0), "ymin": float(y0),
+                      "xmax": float(x0 + 30), "ymax": float(y0 + 25), "certainty": 4})
+    pd.DataFrame(rows, columns=list(COHORT_COLUMNS)).to_csv(folder / "cohort.csv", index=False)
+    pd.DataFrame(boxes, columns=list(BOX_COLUMNS)).to_csv(folder / "boxes.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def tiny_cohort(tmp_path):
+    return write_tiny_cohort(tmp_path / "cohort")
+
+
+def tiny_config(cohort, variant="mdf", epochs=2, **train_kw):
+    """The fast preset at 64 px on ``cohort``."""
+    return apply_overrides(preset("fast"), {
+        "model": {"variant": variant, "image_size": 64},
+        "data": {"cohort": str(cohort)},
+        "train": {"epochs": epochs, "batch_size": 4, "warmup_iters": 2, **train_kw},
+    })
+
+
+@pytest.fixture
+def make_config():
+    return tiny_config

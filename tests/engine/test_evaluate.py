@@ -1,0 +1,56 @@
+"""Evaluation scales predictions back to original pixels and writes the run's metrics and figures."""
+
+import json
+
+import pytest
+import torch
+
+from mdfnet.data.cohort import load_cohort
+from mdfnet.data.dataset import CohortDataset
+from mdfnet.engine.evaluate import evaluate_model, evaluate_run
+from mdfnet.engine.train import train
+
+
+class OracleModel(torch.nn.Module):
+    """Returns each image's ground truth (in resized pixels) as detections: the perfect detector."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset, self.calls = dataset, 0
+
+    def forward(self, images, clinical=None, targets=None):
+        assert targets is None  # inference never sees targets
+        out = []
+        for _ in images:
+            _, _, target = self.dataset[self.calls]
+            self.calls += 1
+            out.append({"boxes": target["boxes"], "labels": target["labels"],
+                        "scores": torch.ones(len(target["labels"]))})
+        return out
+
+
+def test_a_perfect_detector_scores_ap_1_after_scaling_back_to_original_pixels(tiny_cohort):
+    frame, boxes = load_cohort(tiny_cohort)
+    dataset = CohortDataset((frame, boxes), "train", image_size=64)  # 96 x 80 images squashed to 64 x 64
+    metrics, detections = evaluate_model(OracleModel(dataset), dataset, boxes, torch.device("cpu"))
+    assert metrics["AP_IoBB_0.50"] == pytest.approx(1.0)
+    assert metrics["AR_IoBB_0.50"] == pytest.approx(1.0)
+    assert metrics["AP_IoBB_0.95"] == pytest.approx(1.0)
+    first = boxes[boxes["reading_id"] == dataset.frame["reading_id"][0]].iloc[0]
+    x, y, w, h = detections[0]["bbox"]
+    assert [x, y, x + w, y + h] == pytest.approx([first.xmin, first.ymin, first.xmax, first.ymax], abs=1e-3)
+
+
+def test_evaluate_run_writes_metrics_predictions_and_figures(tiny_cohort, tmp_path, make_config):
+    run = tmp_path / "run"
+    train(make_config(tiny_cohort, epochs=1), run, log=lambda *_: None)
+    metrics = evaluate_run(run, "test", "best", n_overlays=2)
+    out = run / "eval_test_best"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["n_images"] == 2 and saved["split"] == "test" and "AP_IoBB_0.50" in saved
+    assert metrics["n_images"] == 2
+    for det in json.loads((out / "predictions.json").read_text()):
+        x, y, w, h = det["bbox"]
+        assert 0 <= x and x + w <= 96 + 1e-3 and 0 <= y and y + h <= 80 + 1e-3  # original pixels
+    assert (out / "ap_ar_vs_iobb.png").stat().st_size > 0 and (out / "pr_curves.png").stat().st_size > 0
+    assert len(list(out.glob("overlay_*.png"))) == 2

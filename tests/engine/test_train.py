@@ -1,0 +1,93 @@
+"""Training, checkpoints, resume, divergence and the run folder's contents on a tiny cohort."""
+
+import csv
+import importlib
+import json
+
+import pytest
+import torch
+import yaml
+
+from mdfnet.config import apply_overrides
+from mdfnet.engine.checkpoint import load_checkpoint
+from mdfnet.engine.train import TrainingDiverged, train
+from mdfnet.errors import InputError
+
+
+def test_run_folder_holds_config_history_and_loadable_checkpoints(tiny_cohort, tmp_path, make_config):
+    out = tmp_path / "run"
+    summary = train(make_config(tiny_cohort), out, log=lambda *_: None)
+    assert summary["epochs"] == 2 and summary["best_epoch"] in (1, 2)
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["variant"] == "mdf"
+    assert json.loads((out / "provenance.json").read_text())["torch"].startswith("2.14.1")
+    with (out / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"loss", "loss_classifier", "loss_objectness", "val_AP_IoBB_0.50", "val_AR_IoBB_0.50"} <= set(rows[0])
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["classes"][3] == "Consolidation" and best["config"]["model"]["image_size"] == 64
+    # the clinical scaler was fitted on the 8 train readings only: ages 50..57 -> mean 53.5
+    assert best["model"]["clinical_encoder.mean"][0].item() == pytest.approx(53.5)
+    assert {"optimizer", "scheduler", "history", "epoch"} <= set(load_checkpoint(out / "last.pt"))
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tiny_cohort, tmp_path, monkeypatch, make_config):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    train(make_config(tiny_cohort, epochs=3), full, log=lambda *_: None)
+    # "kill" after epoch 2: train 2 epochs of a 3-epoch schedule, then resume
+    cfg = make_config(tiny_cohort, epochs=3)
+    _train_first_epochs(monkeypatch, cfg, cut, 2)
+    train(cfg, cut, resume=True, log=lambda *_: None)
+    a, b = load_checkpoint(full / "last.pt")["model"], load_checkpoint(cut / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def _train_first_epochs(monkeypatch, cfg, out, n):
+    """Run the first ``n`` epochs of ``cfg``'s schedule, as a run killed after epoch ``n`` would have."""
+    engine = importlib.import_module("mdfnet.engine.train")
+    real = engine._train_epoch
+    calls = {"n": 0}
+
+    def stop_after(*args, **kwargs):
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_train_epoch", stop_after)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out, log=lambda *_: None)
+    monkeypatch.undo()
+    assert load_checkpoint(out / "last.pt")["epoch"] == n
+
+
+def test_non_finite_loss_stops_naming_the_batch_and_keeps_last_good_checkpoint(tiny_cohort, tmp_path, monkeypatch, make_config):
+    from mdfnet.model.detector import MDFNet
+
+    real, calls = MDFNet.forward, {"n": 0}
+
+    def nan_from_third_batch(self, images, clinical=None, targets=None):
+        out = real(self, images, clinical, targets)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] >= 3:  # 8 train readings / batch 4: epoch 2, batch 1
+                out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(MDFNet, "forward", nan_from_third_batch)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss at epoch 2, batch 1 \(image_ids \[\d+, \d+, \d+, \d+\]\)"):
+        train(make_config(tiny_cohort, epochs=3), out, log=lambda *_: None)
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
+def test_existing_run_needs_resume_and_missing_cohort_is_clear(tiny_cohort, tmp_path, make_config):
+    out = tmp_path / "run"
+    train(make_config(tiny_cohort, epochs=1), out, log=lambda *_: None)
+    with pytest.raises(InputError, match="already holds a run"):
+        train(make_config(tiny_cohort, epochs=1), out, log=lambda *_: None)
+    with pytest.raises(InputError, match="cannot resume"):
+        train(make_config(tiny_cohort), tmp_path / "nothing", resume=True)
+    with pytest.raises(InputError, match="not found"):
+        train(make_config(tmp_path / "no_cohort"), tmp_path / "x", log=lambda *_: None)
