@@ -50,7 +50,8 @@ def prepare(out_dir: str | Path, *, root=None, mimic_cxr_jpg=None, mimic_iv=None
                      reflacx=reflacx, mimic_eye=mimic_eye)
     tables = read_sources(sources)
     readings = build_readings(tables, sources)
-    reasons = {mode: exclusion_reasons(readings, mode) for mode in link.LINK_MODES}
+    readable: dict[str, bool] = {}  # both link modes ask about mostly the same images: open each header once
+    reasons = {mode: exclusion_reasons(readings, mode, readable) for mode in link.LINK_MODES}
     kept = readings[reasons[link_mode] == ""].copy()
     kept["stay_id"] = kept[f"stay_id_{link_mode}"].astype("int64")
 
@@ -126,8 +127,12 @@ def build_readings(tables: RawTables, sources: Sources) -> pd.DataFrame:
     return readings
 
 
-def exclusion_reasons(readings: pd.DataFrame, mode: str) -> pd.Series:
-    """The first failing reason of each reading under one link mode ("" = kept)."""
+def exclusion_reasons(readings: pd.DataFrame, mode: str, readable: dict[str, bool] | None = None) -> pd.Series:
+    """The first failing reason of each reading under one link mode ("" = kept).
+
+    ``readable`` caches image-header checks (path -> bool) between calls.
+    """
+    readable = {} if readable is None else readable
     n_stays = readings[f"n_stays_{mode}"].fillna(0).to_numpy()
     checks = [
         readings["discarded"].to_numpy(bool),
@@ -141,19 +146,13 @@ def exclusion_reasons(readings: pd.DataFrame, mode: str) -> pd.Series:
     for name, failed in zip(EXCLUSION_REASONS, checks):
         reason[(reason == "") & failed] = name
     candidates = np.flatnonzero(reason == "")
-    unreadable = [i for i in candidates if not _readable(readings["image_path"].iat[i])]
-    reason[unreadable] = "image_unreadable"
+    for i in candidates:
+        path = readings["image_path"].iat[i]
+        if path not in readable:
+            readable[path] = image_is_readable(path)
+        if not readable[path]:
+            reason[i] = "image_unreadable"
     return pd.Series(reason, index=readings.index)
-
-
-_READABLE_CACHE: dict[str, bool] = {}
-
-
-def _readable(path: str) -> bool:
-    # both link modes ask about mostly the same images: open each header once
-    if path not in _READABLE_CACHE:
-        _READABLE_CACHE[path] = image_is_readable(path)
-    return _READABLE_CACHE[path]
 
 
 def add_clinical(kept: pd.DataFrame, patients: pd.DataFrame, triage: pd.DataFrame, cleaning: dict) -> pd.DataFrame:

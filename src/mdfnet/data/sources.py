@@ -148,28 +148,24 @@ def _locate_mimic_eye(base: Path) -> Sources:
 
 
 def read_sources(sources: Sources) -> RawTables:
-    """Read the five tables with column and type checks. REFLACX phases are stacked, later columns NaN."""
+    """Read the five tables with column and type checks (REFLACX phases and MIMIC-Eye slices stacked)."""
     return RawTables(
         metadata=read_table(sources.files["metadata"], METADATA_COLUMNS, METADATA_OPTIONAL),
         patients=read_table(sources.files["patients"], PATIENTS_COLUMNS),
         edstays=read_table(sources.files["edstays"], EDSTAYS_COLUMNS),
         triage=read_table(sources.files["triage"], TRIAGE_COLUMNS),
-        reflacx=read_table(sources.files["reflacx"], REFLACX_COLUMNS, label_columns=True),
+        reflacx=read_table(sources.files["reflacx"], REFLACX_COLUMNS),
     )
 
 
-def read_table(paths: list[Path], columns: dict[str, str], optional: dict[str, str] | None = None,
-               *, label_columns: bool = False) -> pd.DataFrame:
-    """Read and stack CSVs (plain or compressed), keeping ``columns`` (+ ``optional`` when present).
-
-    ``label_columns`` also keeps every column after the checked ones (REFLACX's per-label certainties).
-    """
-    frames = [_read_one(p, columns, optional or {}, label_columns) for p in paths]
+def read_table(paths: list[Path], columns: dict[str, str], optional: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read and stack CSVs (plain or compressed), keeping only ``columns`` (+ ``optional`` when present)."""
+    frames = [_read_one(p, columns, optional or {}) for p in paths]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
     return frame
 
 
-def _read_one(path: Path, columns: dict[str, str], optional: dict[str, str], label_columns: bool) -> pd.DataFrame:
+def _read_one(path: Path, columns: dict[str, str], optional: dict[str, str]) -> pd.DataFrame:
     header = _read_csv(path, nrows=0).columns
     header = [str(c).strip() for c in header]
     for column in columns:
@@ -178,8 +174,6 @@ def _read_one(path: Path, columns: dict[str, str], optional: dict[str, str], lab
     kinds = dict(columns)
     kinds.update({c: k for c, k in optional.items() if c in header})
     keep = list(kinds)
-    if label_columns:
-        keep += [c for c in header if c not in kinds and not c.startswith("Unnamed")]
     text = {c: str for c, k in kinds.items() if k in ("str", "raw", "bool", "datetime")}
     frame = _read_csv(path, usecols=lambda c: str(c).strip() in keep, dtype=text)
     frame.columns = [str(c).strip() for c in frame.columns]
