@@ -1,4 +1,5 @@
-"""A tiny cohort folder written straight in the contract's format (independent of synth and prepare)."""
+"""Shared fixtures: a tiny cohort folder written straight in the contract format (independent of synth
+and prepare), and a tiny fast-preset config factory."""
 
 from __future__ import annotations
 
