@@ -94,7 +94,6 @@ def test_missing_column_names_file_and_column(raw_root, tmp_path):
 
 
 def test_wrong_type_names_line_and_value(raw_root, tmp_path):
-    path = raw_root / "mimic-iv-ed" / "edstays.csv"  # the plain copy wins only if ed/ lacks it: edit in place
     path = raw_root / "mimic-iv-ed" / "ed" / "edstays.csv.gz"
     frame = pd.read_csv(path)
     frame["stay_id"] = frame["stay_id"].astype(object)
@@ -116,3 +115,18 @@ def test_corrupt_image_is_counted(raw_root, tmp_path):
     (raw_root / "mimic-cxr-jpg" / "files" / "p10" / "p1008" / "s509" / "d9.jpg").write_bytes(b"not a jpeg")
     report = prepare(tmp_path / "cohort", root=raw_root)
     assert report["excluded"]["image_unreadable"] == 1 and report["readings"]["kept"] == 3
+
+
+def test_bad_study_time_and_flag_are_named(raw_root, tmp_path):
+    meta_path = raw_root / "mimic-cxr-jpg" / "mimic-cxr-2.0.0-metadata.csv.gz"
+    meta = pd.read_csv(meta_path)
+    meta.loc[meta["dicom_id"] == "d1", "StudyTime"] = 256000.0  # hour 25
+    meta.to_csv(meta_path, index=False)
+    with pytest.raises(InputError, match="dicom_id d1: StudyDate/StudyTime 21800506/256000.0 is not a valid"):
+        prepare(tmp_path / "cohort", root=raw_root)
+    phase_path = raw_root / "reflacx" / "main_data" / "metadata_phase_1.csv"
+    phase = pd.read_csv(phase_path)
+    phase["eye_tracking_data_discarded"] = "maybe"
+    phase.to_csv(phase_path, index=False)
+    with pytest.raises(InputError, match=r"metadata_phase_1.csv: line 2, column 'eye_tracking_data_discarded': expected True/False"):
+        prepare(tmp_path / "cohort", root=raw_root)

@@ -110,7 +110,7 @@ def build_readings(tables: RawTables, sources: Sources) -> pd.DataFrame:
     if bad.any():
         row = images[bad].iloc[0]
         raise InputError(f"{sources.files['metadata'][0]}: dicom_id {row['dicom_id']}: StudyDate/StudyTime "
-                         f"{row['StudyDate']!r}/{row['StudyTime']!r} is not a valid date and HHMMSS time")
+                         f"{row['StudyDate']}/{row['StudyTime']} is not a valid date and HHMMSS time")
     images["study_hour"] = link.study_hour(images["StudyTime"])
     for mode in link.LINK_MODES:
         linked = link.link_stays(images, tables.edstays, mode)
