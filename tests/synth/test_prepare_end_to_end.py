@@ -33,6 +33,9 @@ def test_report_matches_planted_counts(small, tmp_path):
     cohort = pd.read_csv(tmp_path / "cohort" / "cohort.csv")
     assert len(cohort) == planted["readings"]["kept"]
     assert cohort["temperature"].dropna().between(75, 115).all()  # Celsius converted, 986 F dropped
+    text = pd.read_csv(tmp_path / "cohort" / "cohort.csv", dtype=str)
+    for column in ("subject_id", "study_id", "stay_id", "image_width", "image_height"):
+        assert text[column].str.fullmatch(r"\d+").all(), column  # never 5.84643e+07 or 264.0
 
 
 def test_paper_mode_loses_every_study_before_10am(small, tmp_path):

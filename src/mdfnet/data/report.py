@@ -19,7 +19,9 @@ def write_cohort(out_dir: Path, cohort: pd.DataFrame, boxes: pd.DataFrame, repor
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{out_dir}: cannot create the output folder ({err.strerror})") from None
-    cohort.to_csv(out_dir / COHORT_FILE, index=False, float_format="%.6g")
+    ids = {c: "Int64" for c in ("subject_id", "study_id", "stay_id", "image_width", "image_height")}
+    # identifiers stay integers: "%.6g" would turn study 58464340 into 5.84643e+07
+    cohort.astype(ids).to_csv(out_dir / COHORT_FILE, index=False, float_format="%.6g")
     boxes.to_csv(out_dir / BOXES_FILE, index=False, float_format="%.3f")
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / REPORT_MD).write_text(summary_markdown(report))
