@@ -1,0 +1,241 @@
+"""Run a study: train (or reuse, or resume) every (spec, seed), evaluate from best.pt, tabulate, plot.
+
+Layout of ``OUT``::
+
+    runs/<slug>/seed_<s>/      one run folder per (spec, seed), as written by mdfnet.engine.train
+        eval_<split>_best/metrics.json
+    <study>_runs.csv           one row per (spec, seed)
+    <study>.csv, <study>.md    one row per spec: mean +- sd over seeds
+    <study>*.png               figures
+
+A run is *finished* when ``last.pt`` holds the configured number of epochs, ``best.pt`` exists and every
+split's ``metrics.json`` exists: it is reused as is. A run with fewer epochs in ``last.pt`` is resumed;
+a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
+whose saved config differs from the study's is an error, never silently reused.
+
+Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
+to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is
+evaluated from ``last.pt``; the ``checkpoint`` column says so.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides, preset
+from mdfnet.data.cohort import load_cohort
+from mdfnet.data.dataset import CohortDataset
+from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from mdfnet.engine.evaluate import evaluate_model
+from mdfnet.engine.runtime import pick_device
+from mdfnet.engine.train import TrainingDiverged, train
+from mdfnet.errors import InputError
+from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
+from mdfnet.experiments.correlation import run_correlation
+from mdfnet.experiments.figures import study_figures
+from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
+from mdfnet.metrics.evaluate import metrics_json
+from mdfnet.schema import CLASSES
+
+SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
+QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
+Log = Callable[[str], Any]
+
+
+def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[int] = (0,), preset: str = "fast",
+              overrides: Sequence[str] | dict = (), log: Log = print, *, backbones: Sequence[str] | None = None,
+              dry_run: bool = False) -> pd.DataFrame:
+    """Run study ``name`` and return its aggregated table (one row per configuration).
+
+    Args:
+        name: ``variants``, ``fusion``, ``backbones``, ``features`` or ``correlation``.
+        cohort: folder written by ``mdfnet prepare``.
+        out: study folder (see the module docstring); rerunning with the same ``out`` reuses finished runs.
+        seeds: one run per seed of every configuration (``train.seed``).
+        preset: config preset for every run (``fast`` or ``paper``).
+        overrides: ``["train.epochs=3", ...]`` or nested dicts, applied to every run; they may not set what
+            the study varies (nor ``train.seed`` / ``data.cohort``).
+        backbones: a subset of :data:`mdfnet.model.BACKBONES` for the ``backbones`` study.
+        dry_run: only log (and return) the plan: which runs would be trained, resumed or reused.
+
+    For ``correlation`` the returned frame is the feature x class Pearson matrix.
+    """
+    if name == CORRELATION:
+        if dry_run:
+            log(f"{CORRELATION}: no training; would write {Path(out) / 'correlation.csv'}")
+            return pd.DataFrame()
+        matrix = run_correlation(cohort, out)
+        log(f"wrote {Path(out) / 'correlation.csv'}, .md and .png")
+        return matrix
+    study = get_study(name)
+    specs = study_specs(name, backbones)
+    seeds = _check_seeds(seeds)
+    base = base_config(cohort, preset, overrides, specs)
+    out = Path(out)
+    jobs = [(spec, seed) for spec in specs for seed in seeds]
+    rows = []
+    for i, (spec, seed) in enumerate(jobs, start=1):
+        cfg = run_config(base, spec, seed)
+        run_dir = out / "runs" / spec.slug / f"seed_{seed}"
+        status = run_status(cfg, run_dir, study.splits)
+        log(f"[{i}/{len(jobs)}] {name} {describe(spec)} seed={seed}: {'would be ' if dry_run else ''}{status}")
+        if dry_run:
+            rows.append({**spec.labels, "seed": seed, "run": str(run_dir), "status": status})
+            continue
+        checkpoint, metrics = ensure_run(cfg, run_dir, study.splits, status, log)
+        rows.append(run_row(spec, seed, run_dir.relative_to(out), checkpoint, metrics))
+    if dry_run:
+        return pd.DataFrame(rows)
+    return finish_study(study, pd.DataFrame(rows), list(specs[0].labels), out, log)
+
+
+def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path, log: Log = print) -> pd.DataFrame:
+    """Aggregate the per-seed rows, write the CSV/Markdown tables and the figures; return the table."""
+    metrics = ["AP_IoBB_0.50", "AR_IoBB_0.50"] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
+    table = aggregate(runs, labels, metrics)
+    title = f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds"
+    paths = write_tables(runs, table, out, study.name, title)
+    figures = study_figures(study.name, runs, table, out)
+    log(to_markdown(table, title))
+    log(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
+    return table
+
+
+def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] | dict,
+                specs: Sequence[RunSpec]) -> Config:
+    """The preset with the cohort and the user's overrides, refusing overrides of what the study varies."""
+    user = parse_overrides(list(overrides)) if not isinstance(overrides, dict) else overrides
+    varied = {(section, key) for spec in specs for section, values in spec.overrides.items() for key in values}
+    varied |= {("train", "seed"), ("data", "cohort")}
+    clash = sorted(f"{s}.{k}" for s, values in user.items() for k in values if (s, k) in varied)
+    if clash:
+        raise InputError(f"override(s) {', '.join(clash)} set what this study varies (or --seeds / --cohort); "
+                         "leave them out")
+    if not Path(cohort, "cohort.csv").is_file():
+        raise InputError(f"{Path(cohort) / 'cohort.csv'}: not found (is {cohort} a folder written by `mdfnet prepare`?)")
+    cfg = apply_overrides(preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
+    return apply_overrides(cfg, user)
+
+
+def run_config(base: Config, spec: RunSpec, seed: int) -> Config:
+    return apply_overrides(apply_overrides(base, spec.overrides), {"train": {"seed": seed}})
+
+
+def run_status(cfg: Config, run_dir: Path, splits: Sequence[str]) -> str:
+    """``training`` (no folder), ``restarting`` (no last.pt), ``resuming``, ``evaluating`` or ``reused``."""
+    if not run_dir.exists():
+        return "training"
+    if not (run_dir / "last.pt").is_file():
+        return "restarting"
+    state = load_checkpoint(run_dir / "last.pt")
+    _check_same_config(cfg, state["config"], run_dir)
+    if int(state["epoch"]) < cfg.train.epochs:
+        return "resuming"
+    checkpoint = _checkpoint(run_dir)
+    done = all((run_dir / f"eval_{split}_{checkpoint}" / "metrics.json").is_file() for split in splits)
+    return "reused" if done else "evaluating"
+
+
+def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
+               log: Log = print) -> tuple[str, dict[str, dict]]:
+    """Bring one run to *finished* from ``status``; returns ``(checkpoint, {split: metrics})``."""
+    try:
+        if status == "restarting":
+            shutil.rmtree(run_dir)
+        if status in ("training", "restarting"):
+            train(cfg, run_dir, log=log)
+        elif status == "resuming":
+            train(cfg, run_dir, resume=True, log=log)
+    except TrainingDiverged as err:
+        raise InputError(f"{run_dir}: {err}; change the settings (e.g. a smaller train.lr) and rerun") from None
+    checkpoint = _checkpoint(run_dir)
+    if status == "reused":
+        return checkpoint, {s: read_metrics(run_dir / f"eval_{s}_{checkpoint}" / "metrics.json") for s in splits}
+    return checkpoint, evaluate_splits(run_dir, splits, checkpoint, cfg.data.cohort)
+
+
+def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohort: str | Path) -> dict[str, dict]:
+    """Evaluate one checkpoint on several splits, loading model and cohort once.
+
+    Writes ``eval_<split>_<checkpoint>/metrics.json`` and ``predictions.json`` like ``mdfnet evaluate``
+    (without its plots); ``metrics.json`` is written last, so its presence means the split is done.
+    """
+    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt")
+    device = pick_device(cfg.train.device)
+    model.to(device)
+    frame, boxes = load_cohort(cohort)
+    results = {}
+    for split in splits:
+        dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
+        if len(dataset) == 0:
+            raise InputError(f"{cohort}: split {split!r} has no readings")
+        metrics, detections = evaluate_model(model, dataset, boxes, device)
+        metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+        folder = run_dir / f"eval_{split}_{checkpoint}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "predictions.json").write_text(json.dumps(detections))
+        tmp = folder / "metrics.json.tmp"
+        tmp.write_text(metrics_json(metrics))
+        os.replace(tmp, folder / "metrics.json")
+        results[split] = metrics
+    return results
+
+
+def read_metrics(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[str, dict]) -> dict:
+    """One per-seed row: labels, seed, run folder, headline metrics per split, and for the test split the
+    AP/AR at every IoBB threshold, per-class AP and per-class TP/FP/FN counts."""
+    row: dict[str, Any] = {**spec.labels, "seed": seed, "run": str(run), "checkpoint": checkpoint}
+    for split, values in metrics.items():
+        prefix = SPLIT_PREFIX[split]
+        row[f"{prefix}AP_IoBB_0.50"] = _number(values.get("AP_IoBB_0.50"))
+        row[f"{prefix}AR_IoBB_0.50"] = _number(values.get("AR_IoBB_0.50"))
+    test = metrics.get("test", {})
+    for key, value in test.items():
+        if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row:
+            row[key] = _number(value)
+    for name in CLASSES:
+        for kind, n in test.get("counts", {}).get(name, {}).items():
+            row[f"{kind}_{name.replace(' ', '_')}"] = n
+    return row
+
+
+def describe(spec: RunSpec) -> str:
+    """``variant=mdf`` / ``backbone=resnet18 variant=mdf``: the labels that identify a spec."""
+    return " ".join(f"{k}={v}" for k, v in spec.labels.items() if k not in QUIET_LABELS)
+
+
+def _checkpoint(run_dir: Path) -> str:
+    return "best" if (run_dir / "best.pt").is_file() else "last"
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise InputError(f"seeds must be distinct non-negative integers, got {seeds}")
+    return seeds
+
+
+def _check_same_config(cfg: Config, saved: dict, run_dir: Path) -> None:
+    """Refuse to reuse or resume a run trained with other settings (e.g. after changing an override)."""
+    want, have = cfg.to_dict(), config_from_dict(saved).to_dict()
+    diff = [f"{s}.{k}: run has {have[s][k]!r}, study wants {want[s][k]!r}"
+            for s in want for k in want[s] if have[s].get(k) != want[s][k]]
+    if diff:
+        raise InputError(f"{run_dir} was trained with other settings ({'; '.join(diff[:3])}); "
+                         "delete it or choose another --out")

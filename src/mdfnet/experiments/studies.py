@@ -1,0 +1,128 @@
+"""The paper's studies as lists of self-labelled run specs.
+
+A :class:`RunSpec` is one configuration of a study: ``labels`` (the table's label columns, e.g.
+``{"variant": "mdf", "model": "MDF-Net"}``), the config ``overrides`` that make it, and a ``slug`` naming
+its folder ``OUT/runs/<slug>/seed_<s>/``. Every spec of a study is trained with the same preset and user
+overrides; only the keys in ``overrides`` vary.
+
+Studies (the paper's figure numbers):
+
+- ``variants``: baseline, MSF-Net 1D, MSF-Net 3D, MDF-Net (Figs. 2b, 2c, 6a, 6b);
+- ``fusion``: MDF-Net with each 3D fusion operator of :data:`mdfnet.model.FUSIONS` (Fig. 4);
+- ``backbones``: each backbone with baseline, MSF-Net 3D and MDF-Net (Fig. 3);
+- ``features``: MDF-Net with each clinical feature subset of :data:`FEATURE_SUBSETS` (Fig. 5c);
+- ``correlation``: no training, see :mod:`mdfnet.experiments.correlation` (Fig. 5b).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mdfnet.errors import InputError
+from mdfnet.model import BACKBONES, FUSIONS, VARIANTS
+from mdfnet.schema import CLINICAL_FEATURES
+
+VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+
+# The paper's ten rows of Fig. 5c (name -> features); the encoder keeps its own canonical order.
+FEATURE_SUBSETS: dict[str, tuple[str, ...]] = {
+    "all": CLINICAL_FEATURES,
+    "gender": ("gender",),
+    "gender+age": ("gender", "age"),
+    "gender+temperature": ("gender", "temperature"),
+    "gender+heartrate": ("gender", "heartrate"),
+    "gender+resprate": ("gender", "resprate"),
+    "gender+age+temperature": ("gender", "age", "temperature"),
+    "gender+age+heartrate": ("gender", "age", "heartrate"),
+    "gender+age+resprate": ("gender", "age", "resprate"),
+    "vitals": VITALS,
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration of a study.
+
+    Attributes:
+        labels: label columns of its table row, in display order (strings).
+        overrides: nested config overrides ``{"model": {...}}`` that define it.
+        slug: folder name under ``OUT/runs/`` (letters, digits and ``._+-``).
+    """
+
+    labels: dict[str, str]
+    overrides: dict[str, dict[str, Any]]
+    slug: str
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study: how to build its specs, which splits to evaluate, and the figure it stands for."""
+
+    name: str
+    title: str
+    figure: str                                   # the paper's figure number(s)
+    splits: tuple[str, ...]                       # evaluated from best.pt; "test" is the headline
+    build: Callable[..., list[RunSpec]]
+
+
+def slugify(text: str) -> str:
+    """A folder-safe name: every run of characters outside ``[A-Za-z0-9._+-]`` becomes ``-``."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-")
+
+
+def variant_specs() -> list[RunSpec]:
+    return [RunSpec({"model": v.label, "variant": v.name}, {"model": {"variant": v.name}}, f"variant-{v.name}")
+            for v in VARIANTS.values()]
+
+
+def fusion_specs() -> list[RunSpec]:
+    return [RunSpec({"fusion": name, "kind": op.kind}, {"model": {"variant": "mdf", "fusion": name}},
+                    f"fusion-{slugify(name)}")
+            for name, op in FUSIONS.items()]
+
+
+BACKBONE_VARIANTS: tuple[str, ...] = ("baseline", "msf3d", "mdf")
+
+
+def backbone_specs(backbones: Sequence[str] | None = None) -> list[RunSpec]:
+    """Each backbone (default: all of :data:`BACKBONES`) with baseline, MSF-Net 3D and MDF-Net."""
+    chosen = list(backbones) if backbones else list(BACKBONES)
+    unknown = [b for b in chosen if b not in BACKBONES]
+    if unknown:
+        raise InputError(f"unknown backbone(s) {unknown}; expected some of {sorted(BACKBONES)}")
+    return [RunSpec({"backbone": b, "model": VARIANTS[v].label, "variant": v},
+                    {"model": {"variant": v, "backbone": b}}, f"backbone-{slugify(b)}_variant-{v}")
+            for b in chosen for v in BACKBONE_VARIANTS]
+
+
+def feature_specs() -> list[RunSpec]:
+    return [RunSpec({"features": name, "clinical_features": " ".join(features)},
+                    {"model": {"variant": "mdf", "clinical_features": list(features)}}, f"features-{slugify(name)}")
+            for name, features in FEATURE_SUBSETS.items()]
+
+
+STUDIES: dict[str, Study] = {s.name: s for s in (
+    Study("variants", "Detector variants", "2b, 2c, 6a, 6b", ("train", "val", "test"), variant_specs),
+    Study("fusion", "3D fusion operators (MDF-Net)", "4", ("val", "test"), fusion_specs),
+    Study("backbones", "Backbones x variants", "3", ("val", "test"), backbone_specs),
+    Study("features", "Clinical feature subsets (MDF-Net)", "5c", ("val", "test"), feature_specs),
+)}
+CORRELATION = "correlation"  # the one study without training
+STUDY_NAMES: tuple[str, ...] = (*STUDIES, CORRELATION)
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise InputError(f"unknown study {name!r}; expected one of {', '.join(STUDY_NAMES)}")
+    return STUDIES[name]
+
+
+def study_specs(name: str, backbones: Sequence[str] | None = None) -> list[RunSpec]:
+    """The run specs of study ``name``; ``backbones`` picks a subset for the ``backbones`` study only."""
+    study = get_study(name)
+    if backbones and name != "backbones":
+        raise InputError(f"--backbones applies to the backbones study only, not {name!r}")
+    return study.build(backbones) if name == "backbones" else study.build()
