@@ -79,6 +79,7 @@ def plot_hbars(values: Mapping[str, Mapping[str, float]], path: str | Path, xlab
         ax.barh(y + (i - (len(series) - 1) / 2) * height, widths, height, xerr=err, capsize=3, label=name)
     ax.set_yticks(y, rows, fontsize="small")
     ax.invert_yaxis()  # first row on top, as in the table
+    ax.set_xlim(left=0)
     ax.set(xlabel=xlabel, title=title)
     ax.grid(axis="x", alpha=0.3)
     if series:
