@@ -30,7 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides, preset
+from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
+from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -38,9 +39,9 @@ from mdfnet.engine.evaluate import evaluate_model
 from mdfnet.engine.runtime import pick_device
 from mdfnet.engine.train import TrainingDiverged, train
 from mdfnet.errors import InputError
-from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
+from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
 from mdfnet.metrics.evaluate import metrics_json
 from mdfnet.schema import CLASSES
@@ -121,7 +122,7 @@ def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] |
                          "leave them out")
     if not Path(cohort, "cohort.csv").is_file():
         raise InputError(f"{Path(cohort) / 'cohort.csv'}: not found (is {cohort} a folder written by `mdfnet prepare`?)")
-    cfg = apply_overrides(preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
+    cfg = apply_overrides(config_preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
     return apply_overrides(cfg, user)
 
 
