@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a study of the paper over several seeds; writes OUT/<study>.csv, .md, "
                     "_runs.csv and .png figures. Finished runs under OUT/runs/ are reused and "
                     "interrupted ones resumed, so rerun the same command after an interruption.",
-        epilog="key=value overrides (e.g. train.epochs=3 model.image_size=128) apply to every run; give them "
-               "right after STUDY or after --seeds: mdfnet ablate variants train.epochs=3 --cohort C --out O")
+        epilog="key=value overrides (e.g. train.epochs=3 model.image_size=128) apply to every run: "
+               "mdfnet ablate variants --cohort C --out O --seeds 0 1 2 train.epochs=3")
     p.add_argument("study", metavar="STUDY", help=STUDIES_HELP)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     p.add_argument("--cohort", required=True, help="cohort folder written by `mdfnet prepare`")
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", nargs="+", default=["0"], metavar="SEED", help="seeds per configuration (default 0)")
     p.add_argument("--preset", default="fast", help="fast (default, CPU-friendly) or paper (the authors' settings)")
     p.add_argument("--backbones", nargs="+", default=None, help="backbones study: a subset of the backbones")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)")
     p.add_argument("--dry-run", action="store_true", help="print the runs that would be trained, train nothing")
     p.set_defaults(func=run)
 
@@ -49,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
 
     seeds, extra = split_seeds(args.seeds)
     run_study(args.study, args.cohort, args.out, seeds=seeds, preset=args.preset,
-              overrides=[*args.overrides, *extra], backbones=args.backbones, dry_run=args.dry_run)
+              overrides=[*args.overrides, *extra], backbones=args.backbones, dry_run=args.dry_run, jobs=args.jobs)
     return 0

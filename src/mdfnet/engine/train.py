@@ -46,8 +46,12 @@ class TrainingDiverged(RuntimeError):
     """A non-finite loss: the run stops, ``last.pt`` still holds the last good epoch."""
 
 
-def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print) -> dict:
-    """Train one model; returns ``{"best_epoch", "best_<metric>", "epochs"}``."""
+def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, progress: bool = True) -> dict:
+    """Train one model; returns ``{"best_epoch", "best_<metric>", "epochs"}``.
+
+    ``log`` receives one line per epoch (and a few per epoch when stderr is not a terminal); ``progress``
+    shows a tqdm bar with loss and ETA when stderr is a terminal.
+    """
     out = Path(out_dir)
     if resume:
         if not (out / "last.pt").is_file():
@@ -105,7 +109,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print) 
         if sampler is not None:
             sampler.set_epoch(epoch)
         tic = time.perf_counter()
-        terms = _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg, epoch, log)
+        terms = _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg, epoch, log, progress)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **terms}
         if is_main_process() and (epoch % cfg.train.eval_every == 0 or epoch == cfg.train.epochs):
             metrics, _ = evaluate_model(model, val_set, boxes, device)
@@ -131,11 +135,12 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print) 
             "epochs": len(history)}
 
 
-def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log) -> dict:
+def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,
+                 progress: bool = True) -> dict:
     net.train()
     sums: dict[str, float] = {}
     bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.train.epochs}", leave=False, dynamic_ncols=True,
-               disable=not (sys.stderr.isatty() and is_main_process()))
+               disable=not (progress and sys.stderr.isatty() and is_main_process()))
     report_every = max(1, len(loader) // 4)
     for step, (images, clinical, targets) in enumerate(bar, start=1):
         images, clinical = images.to(device), clinical.to(device)
@@ -159,7 +164,7 @@ def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config,
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         bar.set_postfix(loss=f"{sums['loss'] / step:.3f}")
-        if bar.disable and is_main_process() and step % report_every == 0 and step < len(loader):
+        if progress and bar.disable and is_main_process() and step % report_every == 0 and step < len(loader):
             log(f"  epoch {epoch} batch {step}/{len(loader)} loss {sums['loss'] / step:.4f}")
     return {k: sums[k] / len(loader) for k in ("loss", *LOSS_TERMS) if k in sums}
 

@@ -24,11 +24,15 @@ import json
 import math
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
@@ -53,7 +57,7 @@ Log = Callable[[str], Any]
 
 def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[int] = (0,), preset: str = "fast",
               overrides: Sequence[str] | dict = (), log: Log = print, *, backbones: Sequence[str] | None = None,
-              dry_run: bool = False) -> pd.DataFrame:
+              dry_run: bool = False, jobs: int = 1, only: Sequence[str] | None = None) -> pd.DataFrame:
     """Run study ``name`` and return its aggregated table (one row per configuration).
 
     Args:
@@ -66,6 +70,9 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
             the study varies (nor ``train.seed`` / ``data.cohort``).
         backbones: a subset of :data:`mdfnet.model.BACKBONES` for the ``backbones`` study.
         dry_run: only log (and return) the plan: which runs would be trained, resumed or reused.
+        jobs: runs trained at once, each in its own process with ``cores // jobs`` torch threads (on a
+            2-core CPU two 1-thread runs finish sooner than two 2-thread runs one after the other).
+        only: keep only the configurations whose slug is listed (e.g. ``["variant-baseline", "variant-mdf"]``).
 
     For ``correlation`` the returned frame is the feature x class Pearson matrix.
     """
@@ -78,23 +85,30 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
         return matrix
     study = get_study(name)
     specs = study_specs(name, backbones)
+    if only:
+        unknown = sorted(set(only) - {spec.slug for spec in specs})
+        if unknown:
+            raise InputError(f"unknown configuration(s) {unknown} for study {name}; expected some of "
+                             f"{[spec.slug for spec in specs]}")
+        specs = [spec for spec in specs if spec.slug in only]
     seeds = _check_seeds(seeds)
     base = base_config(cohort, preset, overrides, specs)
     out = Path(out)
-    jobs = [(spec, seed) for spec in specs for seed in seeds]
-    rows = []
-    for i, (spec, seed) in enumerate(jobs, start=1):
-        cfg = run_config(base, spec, seed)
-        run_dir = out / "runs" / spec.slug / f"seed_{seed}"
-        status = run_status(cfg, run_dir, study.splits)
-        log(f"[{i}/{len(jobs)}] {name} {describe(spec)} seed={seed}: {'would be ' if dry_run else ''}{status}")
-        if dry_run:
-            rows.append({**spec.labels, "seed": seed, "run": str(run_dir), "status": status})
-            continue
-        checkpoint, metrics = ensure_run(cfg, run_dir, study.splits, status, log)
-        rows.append(run_row(spec, seed, run_dir.relative_to(out), checkpoint, metrics))
+    plan = []
+    for spec in specs:
+        for seed in seeds:
+            cfg = run_config(base, spec, seed)
+            run_dir = out / "runs" / spec.slug / f"seed_{seed}"
+            plan.append((spec, seed, cfg, run_dir, run_status(cfg, run_dir, study.splits)))
+    for i, (spec, seed, _, _, status) in enumerate(plan, start=1):
+        log(f"[{i}/{len(plan)}] {name} {describe(spec)} seed={seed}: {'would be ' if dry_run else ''}{status}")
     if dry_run:
-        return pd.DataFrame(rows)
+        return pd.DataFrame([{**spec.labels, "seed": seed, "run": str(run_dir), "status": status}
+                             for spec, seed, _, run_dir, status in plan])
+    results = run_all([(cfg, run_dir, study.splits, status, f"{describe(spec)} seed={seed}")
+                       for spec, seed, cfg, run_dir, status in plan], jobs, log)
+    rows = [run_row(spec, seed, run_dir.relative_to(out), *result)
+            for (spec, seed, _, run_dir, _), result in zip(plan, results)]
     return finish_study(study, pd.DataFrame(rows), list(specs[0].labels), out, log)
 
 
@@ -146,21 +160,37 @@ def run_status(cfg: Config, run_dir: Path, splits: Sequence[str]) -> str:
 
 
 def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
-               log: Log = print) -> tuple[str, dict[str, dict]]:
+               log: Log = print, progress: bool = True) -> tuple[str, dict[str, dict]]:
     """Bring one run to *finished* from ``status``; returns ``(checkpoint, {split: metrics})``."""
     try:
         if status == "restarting":
             shutil.rmtree(run_dir)
         if status in ("training", "restarting"):
-            train(cfg, run_dir, log=log)
+            train(cfg, run_dir, log=log, progress=progress)
         elif status == "resuming":
-            train(cfg, run_dir, resume=True, log=log)
+            train(cfg, run_dir, resume=True, log=log, progress=progress)
     except TrainingDiverged as err:
         raise InputError(f"{run_dir}: {err}; change the settings (e.g. a smaller train.lr) and rerun") from None
     checkpoint = _checkpoint(run_dir)
     if status == "reused":
         return checkpoint, {s: read_metrics(run_dir / f"eval_{s}_{checkpoint}" / "metrics.json") for s in splits}
     return checkpoint, evaluate_splits(run_dir, splits, checkpoint, cfg.data.cohort)
+
+
+def run_all(tasks: Sequence[tuple], jobs: int, log: Log = print) -> list[tuple[str, dict[str, dict]]]:
+    """``ensure_run`` for each ``(cfg, run_dir, splits, status, label)``, ``jobs`` at a time; results in order."""
+    if jobs <= 1 or len(tasks) <= 1:
+        return [ensure_run(cfg, run_dir, splits, status, log) for cfg, run_dir, splits, status, _ in tasks]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(ensure_run, cfg, run_dir, splits, status, partial(_prefixed, label), False)
+                   for cfg, run_dir, splits, status, label in tasks]
+        return [f.result() for f in futures]
+
+
+def _prefixed(prefix: str, message: str) -> None:
+    print(f"[{prefix}] {message}", flush=True)
 
 
 def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohort: str | Path) -> dict[str, dict]:

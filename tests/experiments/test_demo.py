@@ -1,0 +1,45 @@
+"""The demo end to end at a toy budget, and its summary arithmetic by hand."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from mdfnet.cli import main
+from mdfnet.experiments.demo import summarise, verdict
+
+
+def test_summary_pairs_seeds_and_checks_the_claim():
+    runs = pd.DataFrame({
+        "variant": ["baseline"] * 3 + ["mdf"] * 3, "seed": [0, 1, 2] * 2,
+        "AP_IoBB_0.50": [0.30, 0.32, 0.28, 0.45, 0.44, 0.46], "AR_IoBB_0.50": [0.5] * 6,
+    })
+    s = summarise(runs)
+    assert s["gap_AP_IoBB_0.50"] == pytest.approx([0.15, 0.12, 0.18])
+    assert s["gap_mean"] == pytest.approx(0.15) and s["gap_sd"] == pytest.approx(0.03)
+    assert s["gap_at_least_10_points"] and s["gap_over_2sd"]
+    assert s["baseline_AP_IoBB_0.50_mean"] == pytest.approx(0.30)
+    assert "+15.0 +- 3.0 AP points" in verdict(s) and "shown" in verdict(s)
+    runs.loc[runs["variant"] == "mdf", "AP_IoBB_0.50"] = [0.35, 0.30, 0.40]  # gaps 5, -2, 12
+    s = summarise(runs)
+    assert not s["gap_at_least_10_points"] and not s["gap_over_2sd"]
+    assert "NOT shown" in verdict(s)
+
+
+def test_demo_runs_end_to_end_at_a_toy_budget(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--patients", "30", "--seeds", "0", "1", "--jobs", "1",
+            "model.image_size=64", "train.epochs=1"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and len(summary["gap_AP_IoBB_0.50"]) == 2
+    report = (out / "report.md").read_text()
+    assert "| baseline (image only) |" in report and "| MDF-Net (image + clinical) |" in report
+    assert (out / "study" / "variants_thresholds.png").is_file()
+    runs = pd.read_csv(out / "study" / "variants_runs.csv")
+    assert sorted(runs["variant"]) == ["baseline", "baseline", "mdf", "mdf"]
+    printed = capsys.readouterr().out
+    assert "== 1/4" in printed and "== 4/4 report" in printed
+    # a rerun reuses every stage and trains nothing
+    assert main(args) == 0
+    assert capsys.readouterr().out.count(": reused") == 4
