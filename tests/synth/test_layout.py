@@ -136,7 +136,7 @@ def test_readme_and_spec_written(small):
     assert spec == SynthSpec()
     assert json.loads((root / "planted.json").read_text()) == planted
     readme = (root / "SYNTH_README.md").read_text()
-    assert "| infection | 0.2 | +0 |" in readme
+    assert f"| infection | {SynthSpec().cause_base['infection']:g} | +0 |" in readme
     assert "| temperature (deg F) | 97.9 (0.6) | +0 | +3 (1.5) |" in readme
     assert f"readings.kept: {planted['readings']['kept']}" in readme
     assert re.search(r"Cardio-thoracic ratio N\(0\.45, 0\.035\)", readme)

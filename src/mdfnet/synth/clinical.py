@@ -59,9 +59,9 @@ def draw_causes(spec: SynthSpec, age: np.ndarray, rng: np.random.Generator) -> p
 
 
 def draw_lesions(spec: SynthSpec, causes: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Which of the five target lesions each study shows, plus the unlabelled decoy haze and a nodule.
+    """Which of the five target lesions each study shows, plus the unlabelled decoys and a nodule.
 
-    Returns bool columns ``TARGETS + ("decoy_haze", "nodule")``.
+    Returns bool columns ``TARGETS + ("decoy_haze", "decoy_blunting", "nodule")``.
     """
     n = len(causes)
     lesions = {name: np.zeros(n, bool) for name in TARGETS}
@@ -72,6 +72,7 @@ def draw_lesions(spec: SynthSpec, causes: pd.DataFrame, rng: np.random.Generator
         p_clear *= np.where(causes[cause], 1.0 - spec.pleural_given[cause], 1.0)
     lesions["Pleural abnormality"] = rng.random(n) >= p_clear
     lesions["decoy_haze"] = ~lesions["Pulmonary edema"] & (rng.random(n) < spec.decoy_haze_p)
+    lesions["decoy_blunting"] = ~lesions["Pleural abnormality"] & (rng.random(n) < spec.decoy_blunting_p)
     lesions["nodule"] = rng.random(n) < spec.nodule_p
     return pd.DataFrame(lesions)
 

@@ -48,6 +48,8 @@ def readme(spec: SynthSpec, planted: dict, patients: int, image_size: int, seed:
         "Lesion visible given its cause: "
         + ", ".join(f"{k} {v:g}" for k, v in spec.lesion_visible.items()) + ". "
         f"Decoy haze (unlabelled, drawn like edema) on {spec.decoy_haze_p:g} of studies without edema; "
+        f"decoy blunting (unlabelled, drawn like a pleural abnormality) on {spec.decoy_blunting_p:g} of "
+        "studies without one; "
         f"a labelled non-target nodule on {spec.nodule_p:g}.",
         "",
         "### Vitals = baseline + age term + effect of each active cause, effect ~ N(mean, sd)",
@@ -65,7 +67,8 @@ def readme(spec: SynthSpec, planted: dict, patients: int, image_size: int, seed:
         f"Lesion density U{spec.lesion_strength}; {spec.faint_fraction:g} of lesions faint (x{spec.faint_factor:g}). "
         "Consolidation and atelectasis: one patchy-opacity renderer (basal 65 %, mid zone 35 %, either lung). "
         "Pulmonary edema and decoy haze: one bilateral perihilar-haze renderer (one ellipse per lung). "
-        "Pleural abnormality: fluid in one costophrenic angle with a lateral meniscus.",
+        "Pleural abnormality and decoy blunting: one renderer, fluid in one costophrenic angle with a lateral "
+        "meniscus.",
         "",
         "### Readers",
         "",

@@ -2,7 +2,7 @@
 
 Look-alikes share a renderer on purpose: consolidation and atelectasis are both :func:`draw_opacity`
 (same texture, size and location distribution), pulmonary edema and the unlabelled decoy haze are both
-:func:`draw_haze`. Each drawing returns the bounding box of what it drew, in pixels of the film.
+:func:`draw_haze`, pleural abnormality and the unlabelled decoy blunting are both :func:`draw_pleural`. Each drawing returns the bounding box of what it drew, in pixels of the film.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def draw_opacity(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.rando
     """
     side = int(rng.choice((-1, 1)))
     basal = bool(rng.random() < 0.65)
-    rx, ry = rng.uniform(0.06, 0.10), rng.uniform(0.045, 0.08)
+    rx, ry = rng.uniform(0.10, 0.15), rng.uniform(0.07, 0.11)  # lobar-sized: a detector must see it
     lateral = (0.5, 0.85) if basal and side > 0 else (0.3, 0.7)  # keep basal opacities off the heart shadow
     u0 = float(chest.lung_x(side, rng.uniform(*lateral)))
     v0 = float(chest.dome_v(side, u0)) - ry * rng.uniform(0.5, 0.9) if basal else rng.uniform(
@@ -75,7 +75,7 @@ def draw_opacity(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.rando
 def draw_pleural(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.random.Generator,
                  strength: float, side: int) -> tuple[float, ...] | None:
     """Fluid in the costophrenic angle: a homogeneous density with a meniscus rising laterally."""
-    depth = rng.uniform(0.09, 0.16)
+    depth = rng.uniform(0.12, 0.20)
     box = (min(chest.lung_x(side, 0.3), chest.lung_x(side, 1.0)) - 0.02, chest.base_v - depth - 0.03,
            max(chest.lung_x(side, 0.3), chest.lung_x(side, 1.0)) + 0.02, chest.base_v + 0.02)
     win = _window(img, box)
@@ -138,11 +138,11 @@ def draw_findings(img: np.ndarray, lungs: np.ndarray, chest: Chest, lesions: dic
             box, side, basal = draw_opacity(img, lungs, chest, rng, s)
             if box is not None:
                 findings.append(Finding(label, box, faint, side, basal))
-    if lesions["Pleural abnormality"]:
+    if lesions["Pleural abnormality"] or lesions["decoy_blunting"]:
         s, faint = strength()
         side = int(rng.choice((-1, 1)))
         box = draw_pleural(img, lungs, chest, rng, s, side)
-        if box is not None:
+        if box is not None and lesions["Pleural abnormality"]:
             findings.append(Finding("Pleural abnormality", box, faint, side, basal=True))
     if lesions["Pulmonary edema"] or lesions["decoy_haze"]:
         s, faint = strength()

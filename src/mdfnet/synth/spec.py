@@ -12,8 +12,9 @@ The generative model (``SYNTH_README.md`` in every output folder is rendered fro
    drawn from N(mean, sd)`` (``vital_baseline`` / ``vital_effect``), so clinical data tells *what* an
    opacity is while only the image tells *where* it is.
 5. Image ambiguity is by construction: consolidation and atelectasis share one opacity renderer and one
-   location distribution; pulmonary edema and a "decoy haze" (no label) share one haze renderer; normal and
-   enlarged hearts have overlapping cardio-thoracic ratios.
+   location distribution; pulmonary edema and a "decoy haze" (no label) share one haze renderer; pleural
+   abnormality and a "decoy blunting" (no label) share one costophrenic-angle renderer; normal and enlarged
+   hearts have overlapping cardio-thoracic ratios.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class SynthSpec:
 
     # --- latent causes: P(cause) = sigmoid(logit(base) + slope * (age - 60) / 10) ---
     cause_base: dict[str, float] = field(default_factory=lambda: {
-        "infection": 0.20,      # pneumonia: fever, fast breathing, tachycardia
-        "collapse": 0.17,       # post-operative / immobile: atelectasis, pain, near-normal vitals
+        "infection": 0.26,      # pneumonia: fever, fast breathing, tachycardia
+        "collapse": 0.24,       # post-operative / immobile: atelectasis, pain, near-normal vitals
         "heart_failure": 0.13,  # congestion: edema, low o2sat, high sbp
         "cardiomegaly": 0.12,   # enlarged heart: older, faster heart, higher sbp
         "other_fever": 0.08,    # fever from outside the chest: a clinical look-alike with no lesion
@@ -58,7 +59,8 @@ class SynthSpec:
     pleural_given: dict[str, float] = field(default_factory=lambda: {
         "base": 0.03, "heart_failure": 0.45, "infection": 0.25,  # noisy-or: effusions of failure and pneumonia
     })
-    decoy_haze_p: float = 0.15          # poor inspiration / soft tissue haze on studies without edema (no label)
+    decoy_haze_p: float = 0.35          # poor inspiration / soft tissue haze on studies without edema (no label)
+    decoy_blunting_p: float = 0.2       # a blunted angle from technique or old scarring, no effusion (no label)
     nodule_p: float = 0.03              # a small nodule labelled with a non-target class (prepare ignores it)
 
     # --- vitals: baseline (mean, sd) and per-cause additive effects (mean, sd) ---
@@ -88,8 +90,8 @@ class SynthSpec:
     ctr_normal: tuple[float, float] = (0.45, 0.035)   # cardio-thoracic ratio (mean, sd), normal heart
     ctr_enlarged: tuple[float, float] = (0.565, 0.04)  # enlarged: the tails overlap -> borderline cases
     ap_magnification: float = 1.05     # AP films enlarge the heart shadow a little
-    lesion_strength: tuple[float, float] = (0.22, 0.36)  # added density of a clearly visible lesion
-    faint_fraction: float = 0.2         # share of lesions drawn faint
+    lesion_strength: tuple[float, float] = (0.30, 0.45)  # added density of a clearly visible lesion
+    faint_fraction: float = 0.15        # share of lesions drawn faint
     faint_factor: float = 0.4           # faint strength = strength * this
     noise_sd: float = 0.015             # per-pixel quantum noise (0..1 scale)
     jpeg_quality: int = 90
