@@ -7,7 +7,7 @@ Loadable from YAML, overridable with ``section.key=value`` strings (``model.fusi
   MobileNetV3-Small without FPN, the 9-block spatialiser, their 64-d clinical vector, SGD lr 1e-3,
   batch 4, 100 epochs.
 - ``fast``: ours, for a laptop CPU: 256 px, the ``lite`` spatialiser, explicit missing-value
-  indicators, a larger learning rate and fewer epochs.
+  indicators, batch 8, SGD at lr 0.02 with warm-up and cosine decay, 20 epochs.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "fast": {
         "model": {"image_size": 256, "spatialiser": "lite", "missing_indicators": True},
-        "train": {"epochs": 12, "batch_size": 8, "lr": 0.01, "weight_decay": 1e-4,
-                  "lr_schedule": "cosine", "warmup_iters": 50, "grad_clip": 10.0},
+        # from random init, SGD at lr 0.02 with a 100-step warm-up learnt fastest of what we tried
+        "train": {"epochs": 20, "batch_size": 8, "lr": 0.02, "weight_decay": 1e-4,
+                  "lr_schedule": "cosine", "warmup_iters": 100, "grad_clip": 10.0},
     },
 }
 

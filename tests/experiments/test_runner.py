@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mdfnet.config import preset
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.errors import InputError
 from mdfnet.experiments import run_study, study_specs
@@ -97,8 +98,9 @@ def test_an_interrupted_run_is_resumed_and_a_changed_setting_is_refused(tiny_coh
     assert runner.run_status(cfg, run_dir, ("train", "val", "test")) == "evaluating"  # no train-split metrics yet
 
     other = runner.run_config(runner.base_config(tiny_cohort, "fast", [*TINY, "train.lr=0.5"], [spec]), spec, 0)
-    with pytest.raises(InputError, match=r"was trained with other settings \(train.epochs: run has 2, study wants 1; "
-                                         r"train.lr: run has 0.01, study wants 0.5\)"):
+    fast_lr = preset("fast").train.lr
+    with pytest.raises(InputError, match=rf"was trained with other settings \(train.epochs: run has 2, study wants 1; "
+                                         rf"train.lr: run has {fast_lr}, study wants 0.5\)"):
         runner.run_status(other, run_dir, ("val", "test"))
 
 
