@@ -7,12 +7,14 @@ predictions are scaled back from the S x S model input to original pixels before
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import model_from_checkpoint
@@ -52,6 +54,33 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
     return evaluate_detections(ground_truth(dataset, boxes), detections, **metric_args), detections
 
 
+def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
+                   out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
+                   n_overlays: int = 6) -> dict:
+    """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
+
+    ``metrics.json`` is written last and atomically, so its presence means the split is done.
+    """
+    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
+    if len(dataset) == 0:
+        raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
+    gt = ground_truth(dataset, boxes)
+    detections = predict_detections(model, dataset, device)
+    metrics = evaluate_detections(gt, detections)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictions.json").write_text(json.dumps(detections))
+    (out / "ground_truth.json").write_text(json.dumps(gt))
+    if plots:
+        from mdfnet.report.figures import evaluation_figures
+
+        evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
+    tmp = out / "metrics.json.tmp"
+    tmp.write_text(metrics_json(metrics))
+    os.replace(tmp, out / "metrics.json")
+    return metrics
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
                  n_overlays: int = 6) -> dict:
@@ -65,22 +94,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
         raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
     dev = pick_device(device)
     model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
-    cohort_dir = Path(cohort or cfg.data.cohort or "")
-    frame, boxes = load_cohort(cohort_dir)
-    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
-    if len(dataset) == 0:
-        raise InputError(f"{cohort_dir}: split {split!r} has no readings")
-    gt = ground_truth(dataset, boxes)
-    detections = predict_detections(model, dataset, dev)
-    metrics = evaluate_detections(gt, detections)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
-    out = run_dir / f"eval_{split}_{checkpoint}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(metrics_json(metrics))
-    (out / "predictions.json").write_text(json.dumps(detections))
-    (out / "ground_truth.json").write_text(json.dumps(gt))
-    if plots:
-        from mdfnet.report.figures import evaluation_figures
-
-        evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
-    return metrics
+    if cohort is not None:
+        cfg.data.cohort = str(cohort)
+    frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
+    return evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", dev,
+                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays)

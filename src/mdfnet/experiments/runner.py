@@ -37,9 +37,8 @@ import torch
 from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort
-from mdfnet.data.dataset import CohortDataset
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from mdfnet.engine.evaluate import evaluate_model
+from mdfnet.engine.evaluate import evaluate_split
 from mdfnet.engine.runtime import pick_device
 from mdfnet.engine.train import TrainingDiverged, train
 from mdfnet.errors import InputError
@@ -47,7 +46,6 @@ from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
 from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
-from mdfnet.metrics.evaluate import metrics_json
 from mdfnet.schema import CLASSES
 
 SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
@@ -183,10 +181,17 @@ def run_all(tasks: Sequence[tuple], jobs: int, log: Log = print) -> list[tuple[s
         return [ensure_run(cfg, run_dir, splits, status, log) for cfg, run_dir, splits, status, _ in tasks]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+                             initializer=_init_worker, initargs=(threads,)) as pool:
         futures = [pool.submit(ensure_run, cfg, run_dir, splits, status, partial(_prefixed, label), False)
                    for cfg, run_dir, splits, status, label in tasks]
         return [f.result() for f in futures]
+
+
+def _init_worker(threads: int) -> None:
+    from mdfnet.cli import one_line_warnings
+
+    torch.set_num_threads(threads)
+    one_line_warnings()
 
 
 def _prefixed(prefix: str, message: str) -> None:
@@ -194,30 +199,14 @@ def _prefixed(prefix: str, message: str) -> None:
 
 
 def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohort: str | Path) -> dict[str, dict]:
-    """Evaluate one checkpoint on several splits, loading model and cohort once.
-
-    Writes ``eval_<split>_<checkpoint>/metrics.json`` and ``predictions.json`` like ``mdfnet evaluate``
-    (without its plots); ``metrics.json`` is written last, so its presence means the split is done.
-    """
+    """Evaluate one checkpoint on several splits, loading model and cohort once (no plots)."""
     model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt")
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    results = {}
-    for split in splits:
-        dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
-        if len(dataset) == 0:
-            raise InputError(f"{cohort}: split {split!r} has no readings")
-        metrics, detections = evaluate_model(model, dataset, boxes, device)
-        metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
-        folder = run_dir / f"eval_{split}_{checkpoint}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "predictions.json").write_text(json.dumps(detections))
-        tmp = folder / "metrics.json.tmp"
-        tmp.write_text(metrics_json(metrics))
-        os.replace(tmp, folder / "metrics.json")
-        results[split] = metrics
-    return results
+    return {split: evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", device,
+                                  checkpoint=checkpoint)
+            for split in splits}
 
 
 def read_metrics(path: Path) -> dict:
