@@ -9,34 +9,32 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
+from mdfnet import __version__
 from mdfnet.errors import InputError
 
-COMMANDS = ("synth", "prepare", "train", "evaluate", "score", "predict", "ablate", "demo", "smoke")
+COMMANDS = ("synth", "prepare", "train", "evaluate", "score", "predict", "ablate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mdfnet", description="MDF-Net: detect chest X-ray abnormalities from the image and the clinical data together.")
-    parser.add_argument("--version", action="version", version=f"mdfnet {_version()}")
+    parser = argparse.ArgumentParser(
+        prog="mdfnet", description="MDF-Net: detect chest X-ray abnormalities from the image and the clinical "
+                                   "data together.")
+    parser.add_argument("--version", action="version", version=f"mdfnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"mdfnet.commands.{name}")
-        except ModuleNotFoundError as err:  # a command not written yet
-            if err.name != f"mdfnet.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"mdfnet.commands.{name}").register(sub)
     return parser
 
 
-def _version() -> str:
-    from mdfnet import __version__
-
-    return __version__
+def one_line_warnings() -> None:
+    """Print warnings as ``warning: <message>`` (no source line): they are addressed to users, not developers."""
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_line_warnings()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse takes positional key=value overrides only before the first option; accept them anywhere
