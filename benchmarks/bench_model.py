@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_model.py                 # 512 px, batch 4, CPU (and CUDA if present)
     .venv/bin/python benchmarks/bench_model.py --size 256 --repeats 2
 
-Prints seconds per batch (median of ``--repeats`` after one warm-up) and the ratio to the image-only
-baseline measured in the same run; only ratios are comparable across machines.
+Prints seconds per batch (median of ``--repeats`` after one warm-up), training images per second,
+inference milliseconds per image, and the ratio to the image-only baseline measured in the same run;
+only ratios are comparable across machines.
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ def main() -> None:
         rows = bench(device, args.size, args.batch, args.repeats)
         base_train, base_infer = rows[0][1], rows[0][2]
         print(f"\n{device.type}, {args.size} px, batch {args.batch}, threads {torch.get_num_threads()}")
-        print("| model | train step (s) | x baseline | inference (s) | x baseline |")
-        print("|---|---:|---:|---:|---:|")
+        print("| model | train step (s) | train img/s | x baseline | inference (s) | ms/image | x baseline |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        n = args.batch
         for label, train, infer in rows:
-            print(f"| {label} | {train:.3f} | {train / base_train:.2f} | {infer:.3f} | {infer / base_infer:.2f} |")
+            print(f"| {label} | {train:.3f} | {n / train:.1f} | {train / base_train:.2f} | {infer:.3f} | "
+                  f"{1000 * infer / n:.0f} | {infer / base_infer:.2f} |")
 
 
 if __name__ == "__main__":
