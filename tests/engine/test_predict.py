@@ -81,3 +81,14 @@ def test_predict_command_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert code == 2 and "corrupt.jpg" in capsys.readouterr().err
     code = main(["predict", "--checkpoint", str(tmp_path / "missing.pt"), "--image", str(bad)])
     assert code == 2 and "missing.pt does not exist" in capsys.readouterr().err
+
+
+def test_predictor_reads_a_real_dicom_radiograph(checkpoint):
+    pydicom_data = pytest.importorskip("pydicom.data")
+    path = pydicom_data.get_testdata_file("RG1_UNCR.dcm")  # CR chest, MONOCHROME1, 1841 x 1955
+    ckpt, _ = checkpoint
+    result = Predictor(ckpt).predict(path, {"age": 64})
+    assert (result["width"], result["height"]) == (1841, 1955)
+    for det in result["detections"]:
+        x1, y1, x2, y2 = det["box"]
+        assert 0 <= x1 < x2 <= 1841 and 0 <= y1 < y2 <= 1955

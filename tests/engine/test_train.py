@@ -8,7 +8,6 @@ import pytest
 import torch
 import yaml
 
-from mdfnet.config import apply_overrides
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.engine.train import TrainingDiverged, train
 from mdfnet.errors import InputError
