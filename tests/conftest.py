@@ -57,6 +57,11 @@ def tiny_config(cohort, variant="mdf", epochs=2, **train_kw):
     })
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_config():
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def cohort_writer():
+    return write_tiny_cohort

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import (EDSTAYS_HEADER, EXPECTED, META_HEADER, PATIENTS, PATIENTS_HEADER, PHASE1_LABELS,
+from raw_layout import (EDSTAYS_HEADER, EXPECTED, META_HEADER, PATIENTS, PATIENTS_HEADER, PHASE1_LABELS,
                       PHASE2_LABELS, READINGS, REFLACX_HEADER, STAYS, TRIAGE_HEADER, ellipse_rows, meta_row,
                       triage_row, write_jpeg)
 from mdfnet.data import load_cohort, prepare

@@ -1,4 +1,4 @@
-"""prepare() on the hand-built raw layout of conftest.py: exact cohort, exclusions and counts."""
+"""prepare() on the hand-built raw layout of raw_layout.py: exact cohort, exclusions and counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED
+from raw_layout import EXPECTED
 from mdfnet.data import load_cohort, prepare
 from mdfnet.errors import InputError
 from mdfnet.schema import BOX_COLUMNS, COHORT_COLUMNS

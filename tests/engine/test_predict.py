@@ -29,12 +29,10 @@ def test_bad_clinical_values_are_clear_errors(values, message):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from conftest import tiny_config, write_tiny_cohort
-
+def checkpoint(tmp_path_factory, cohort_writer, make_config):
     root = tmp_path_factory.mktemp("predict")
-    cohort = write_tiny_cohort(root / "cohort")
-    cfg = tiny_config(cohort, epochs=1)
+    cohort = cohort_writer(root / "cohort")
+    cfg = make_config(cohort, epochs=1)
     cfg.model.box_score_thresh = 0.0  # an untrained model: keep every detection so boxes are checked
     train(cfg, root / "run", log=lambda *_: None)
     return root / "run" / "best.pt", cohort
