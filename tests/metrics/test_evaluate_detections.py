@@ -159,10 +159,41 @@ def test_bad_inputs_name_the_record():
         evaluate_detections(gt, [], overlap="giou")
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("image_id", 1.0, r"\[1\]: image_id 1.0 is not an image of the ground truth"),
+    ("category_id", "1", r"\[1\]: category_id '1' is not a ground-truth category"),
+    ("score", "0.5", r"\[1\]: 'score' must be a finite number, got '0.5'"),
+    ("score", float("nan"), r"\[1\]: 'score' must be a finite number, got nan"),
+    ("bbox", [0, 0, 1, None], r"\[1\]: 'bbox' must be \[x, y, width, height\] \(four finite numbers\)"),
+    ("bbox", [0, 0, 1, float("inf")], r"\[1\]: 'bbox' must be"),
+])
+def test_mistyped_detection_fields_name_the_record(field, value, message):
+    """The column-wise check must not coerce: 1.0 is no image id, '0.5' is no score."""
+    gt = make_gt({1: [(1, TARGET)]})
+    dets = [det(1, 1, TARGET, 0.9), {**det(1, 1, TARGET, 0.8), field: value}]
+    with pytest.raises(InputError, match=message):
+        evaluate_detections(gt, dets)
+
+
+def test_ground_truth_ids_must_be_integers():
+    gt = make_gt({1: [(1, TARGET)]})
+    with pytest.raises(InputError, match=r"images\[0\]: id must be an integer in \[0, 2\*\*31\), got '1'"):
+        evaluate_detections({**gt, "images": [{"id": "1"}]}, [])
+    with pytest.raises(InputError, match=r"annotations\[0\]: 'bbox' must be"):
+        evaluate_detections({**gt, "annotations": [{**gt["annotations"][0], "bbox": [1, 2, 3]}]}, [])
+
+
+def test_counts_can_be_skipped():
+    gt = make_gt({1: [(1, TARGET)]})
+    m = evaluate_detections(gt, [det(1, 1, TARGET, 0.9)], count_threshold=None)
+    assert "counts" not in m and m["count_threshold"] is None and m["AP_IoBB_0.50"] == 1.0
+
+
 # --- IoU against pycocotools ------------------------------------------------------------------------
 
-def random_case(seed: int, n_images: int = 30, n_classes: int = 3) -> tuple[dict, list[dict]]:
-    """Random boxes, some shifted copies of ground truth so every threshold sees hits and misses."""
+def random_case(seed: int, n_images: int = 30, n_classes: int = 3, crowd: float = 0.0) -> tuple[dict, list[dict]]:
+    """Random boxes, some shifted copies of ground truth so every threshold sees hits and misses;
+    a ``crowd`` fraction of the ground truth is flagged ``iscrowd``."""
     rng = np.random.default_rng(seed)
     names = [f"class {k}" for k in range(1, n_classes + 1)]
     items: dict[int, list] = {}
@@ -180,7 +211,10 @@ def random_case(seed: int, n_images: int = 30, n_classes: int = 3) -> tuple[dict
             else:
                 cat, box = int(rng.integers(1, n_classes + 1)), [*rng.uniform(0, 70, 2), *rng.uniform(2, 30, 2)]
             dets.append(det(image_id, cat, [float(v) for v in box], float(rng.uniform(0.0, 1.0))))
-    return make_gt(items, n_images, categories=names), dets
+    gt = make_gt(items, n_images, categories=names)
+    for ann in gt["annotations"]:
+        ann["iscrowd"] = int(rng.random() < crowd)
+    return gt, dets
 
 
 def pycocotools_eval(gt: dict, dets: list[dict], thresholds: np.ndarray, max_dets: tuple[int, ...]):
@@ -227,6 +261,48 @@ def test_iou_matches_pycocotools_per_threshold_and_class(seed):
     for k, name in enumerate(c["name"] for c in gt["categories"]):
         expected = precision[9, :, k].mean() if recall[9, k] > -1 else float("nan")
         assert ours[f"AP_IoU_0.50_{name.replace(' ', '_')}"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize("seed", range(16, 20))
+def test_iou_with_crowd_regions_matches_pycocotools(seed):
+    gt, dets = random_case(seed, crowd=0.3)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
+    ref = pycocotools_eval(gt, dets, grid, (10,))
+    precision, recall = ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0]
+    for i, t in enumerate(grid):
+        valid = recall[i] > -1
+        assert ours[f"AP_IoU_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
+        assert ours[f"AR_IoU_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+
+
+def pycocotools_counts(ev, gt: dict, score_threshold: float, threshold: float = 0.5) -> dict:
+    """TP / FP / FN per class from pycocotools' per-image matches (``evalImgs``) at one threshold."""
+    t = int(np.flatnonzero(np.isclose(ev.params.iouThrs, threshold))[0])
+    counts = {c["name"]: {"TP": 0, "FP": 0, "FN": 0} for c in gt["categories"]}
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != ev.params.areaRng[0]:  # area "all" only
+            continue
+        name = names[e["category_id"]]
+        above = np.asarray(e["dtScores"]) >= score_threshold
+        matched = np.asarray(e["dtMatches"][t] > 0)[above]
+        ignored = np.asarray(e["dtIgnore"][t], bool)[above]
+        counts[name]["TP"] += int((matched & ~ignored).sum())
+        counts[name]["FP"] += int((~matched & ~ignored).sum())
+        n_gt = int((~np.asarray(e["gtIgnore"], bool)).sum())
+        counts[name]["FN"] += n_gt - int((matched & ~ignored).sum())
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(20, 24))
+def test_counts_match_pycocotools_per_detection(seed):
+    """TP / FP / FN at score >= 0.3 from one matching of all detections equal pycocotools' matches."""
+    gt, dets = random_case(seed, crowd=0.2)
+    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0, count_threshold=0.3)
+    ref = pycocotools_eval(gt, dets, np.array([0.5]), (10,))
+    assert ours["counts"] == pycocotools_counts(ref, gt, 0.3)
+    assert sum(c["TP"] for c in ours["counts"].values()) > 0
 
 
 # --- IoBB against two independent matchers ----------------------------------------------------------

@@ -6,10 +6,9 @@
 """
 
 from mdfnet.metrics.coco import coco_ground_truth, detections_to_coco, read_detections, read_ground_truth
-from mdfnet.metrics.counts import count_outcomes
 from mdfnet.metrics.evaluate import DEFAULT_THRESHOLDS, evaluate_detections, metrics_json
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "coco_ground_truth", "count_outcomes", "detections_to_coco", "evaluate_detections", "metrics_json",
+    "DEFAULT_THRESHOLDS", "coco_ground_truth", "detections_to_coco", "evaluate_detections", "metrics_json",
     "read_detections", "read_ground_truth",
 ]
