@@ -247,33 +247,26 @@ def test_iou_matches_pycocotools_stock_summary(seed):
     assert ours["AR_IoU_mean"] == pytest.approx(ref.stats[7], abs=1e-9)  # AR maxDets 10
 
 
-@pytest.mark.parametrize("seed", range(6, 12))
-def test_iou_matches_pycocotools_per_threshold_and_class(seed):
-    gt, dets = random_case(seed)
+def assert_equal_per_threshold(ours: dict, precision: np.ndarray, recall: np.ndarray, grid, label: str) -> None:
+    """Our class-mean AP and AR at every threshold equal COCO's ``precision`` [T, R, K] / ``recall`` [T, K]."""
+    for i, t in enumerate(grid):
+        valid = recall[i] > -1
+        assert ours[f"AP_{label}_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
+        assert ours[f"AR_{label}_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+
+
+@pytest.mark.parametrize(("seed", "crowd"), [*((s, 0.0) for s in range(6, 12)), *((s, 0.3) for s in range(16, 20))])
+def test_iou_matches_pycocotools_per_threshold_and_class(seed, crowd):
+    """Also with crowd regions: ignored in the counts of ground truth, matched by overlap over the detection."""
+    gt, dets = random_case(seed, crowd=crowd)
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
     ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
     ref = pycocotools_eval(gt, dets, grid, (10,))
     precision, recall = ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0]
-    for i, t in enumerate(grid):
-        valid = recall[i] > -1
-        assert ours[f"AP_IoU_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
-        assert ours[f"AR_IoU_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+    assert_equal_per_threshold(ours, precision, recall, grid, "IoU")
     for k, name in enumerate(c["name"] for c in gt["categories"]):
         expected = precision[9, :, k].mean() if recall[9, k] > -1 else float("nan")
         assert ours[f"AP_IoU_0.50_{name.replace(' ', '_')}"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
-
-
-@pytest.mark.parametrize("seed", range(16, 20))
-def test_iou_with_crowd_regions_matches_pycocotools(seed):
-    gt, dets = random_case(seed, crowd=0.3)
-    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
-    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
-    ref = pycocotools_eval(gt, dets, grid, (10,))
-    precision, recall = ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0]
-    for i, t in enumerate(grid):
-        valid = recall[i] > -1
-        assert ours[f"AP_IoU_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
-        assert ours[f"AR_IoU_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
 
 
 def pycocotools_counts(ev, gt: dict, score_threshold: float, threshold: float = 0.5) -> dict:
@@ -338,10 +331,7 @@ def test_iobb_matches_pycocotools_with_crowd_overlap(seed):
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
     ours = evaluate_detections(gt, dets, score_threshold=0.0)
     precision, recall = pycocotools_iobb_precision(gt, dets, grid)
-    for i, t in enumerate(grid):
-        valid = recall[i] > -1
-        assert ours[f"AP_IoBB_{t:.2f}"] == pytest.approx(precision[i][:, valid].mean(), abs=1e-9)
-        assert ours[f"AR_IoBB_{t:.2f}"] == pytest.approx(recall[i][valid].mean(), abs=1e-9)
+    assert_equal_per_threshold(ours, precision, recall, grid, "IoBB")
     assert ours["AP_IoBB_0.50"] != ours["AP_IoBB_0.95"]  # the case has misses that depend on the threshold
 
 
