@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_model.py                 # 512 px, batch 4, CPU (and CUDA if present)
     .venv/bin/python benchmarks/bench_model.py --size 256 --repeats 2
+    python3 benchmarks/bench_model.py --devices cuda --repeats 5   # on a GPU machine (gpu_checks.sh)
 
 Prints seconds per batch (median of ``--repeats`` after one warm-up), training images per second,
 inference milliseconds per image, and the ratio to the image-only baseline measured in the same run;
@@ -81,10 +82,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
+                        help="default: cpu, and cuda when present")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*no pretrained weights")
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for device in devices:
+    names = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in map(torch.device, names):
         rows = bench(device, args.size, args.batch, args.repeats)
         base_train, base_infer = rows[0][1], rows[0][2]
         print(f"\n{device.type}, {args.size} px, batch {args.batch}, threads {torch.get_num_threads()}")
