@@ -93,9 +93,10 @@ def select_detections(dets: Boxes, score_threshold: float, max_dets: int) -> np.
     expects within each (image, class) pair.
     """
     rows = np.flatnonzero(dets.score >= score_threshold)
-    rows = rows[np.lexsort((-dets.score[rows], dets.image[rows]))]  # lexsort is stable
+    rows = rows[np.argsort(-dets.score[rows], kind="stable")]
+    rows = rows[np.argsort(dets.image[rows], kind="stable")]  # by image, then descending score
     rows = rows[_rank_within(dets.image[rows]) < max_dets]
-    return rows[np.lexsort((-dets.score[rows], dets.category[rows], dets.image[rows]))]
+    return rows[np.argsort(_pack(dets.image[rows], dets.category[rows]), kind="stable")]
 
 
 def _rank_within(sorted_keys: np.ndarray) -> np.ndarray:
