@@ -349,3 +349,14 @@ def test_iobb_matches_the_benchmarks_pure_python_matcher():
     ref_ap, ref_ar = bench.reference_ap_ar(gt, dets, grid)
     assert [ours[f"AP_IoBB_{t:.2f}"] for t in grid] == pytest.approx(ref_ap, abs=1e-9)
     assert [ours[f"AR_IoBB_{t:.2f}"] for t in grid] == pytest.approx(ref_ar, abs=1e-9)
+
+
+def test_a_changed_faster_coco_eval_api_says_which_versions_work(monkeypatch):
+    from mdfnet.metrics import matching
+
+    def changed(*_args):
+        raise TypeError("COCOevalEvaluateAccumulate(): incompatible function arguments")
+
+    monkeypatch.setattr(matching._cpp, "COCOevalEvaluateAccumulate", changed)
+    with pytest.raises(RuntimeError, match=r"changed the C\+\+ API that mdfnet calls; install a version >=1.8,<2"):
+        evaluate_detections(make_gt({1: [(1, TARGET)]}), [det(1, 1, TARGET, 0.9)])

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+import faster_coco_eval
 import numpy as np
 from faster_coco_eval import faster_eval_api_cpp as _cpp
 from faster_coco_eval.core.cocoeval import Params
@@ -204,8 +205,12 @@ class Matcher:
         params.iouThrs = np.asarray(thresholds, dtype=np.float64)
         params.maxDets = [self._max_dets]
         params.areaRng, params.areaRngLbl = [ALL_AREAS], ["all"]
-        return _cpp.COCOevalEvaluateAccumulate(params, self._ious, self._gt_records, self._det_records,
-                                               self._image_ids, self._category_ids, True)
+        try:
+            return _cpp.COCOevalEvaluateAccumulate(params, self._ious, self._gt_records, self._det_records,
+                                                   self._image_ids, self._category_ids, True)
+        except TypeError as err:  # pybind11's answer to a changed signature
+            raise RuntimeError(f"faster-coco-eval {faster_coco_eval.__version__} changed the C++ API that "
+                               "mdfnet calls; install a version >=1.8,<2 (pyproject.toml)") from err
 
 
 def _records(boxes: Boxes) -> _cpp.Dataset:
