@@ -44,7 +44,7 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         max_dets: detections kept per image after the score cut.
         score_threshold: detections below it are dropped before anything else.
         count_threshold: score cut for the TP/FP/FN counts (the paper uses 0.1); ``None`` skips the
-            counts and their matching pass (a third of the time on 100k detections).
+            counts and their matching pass (about a quarter of the time on 100k detections).
 
     Returns:
         Flat keys, ``<O>`` being ``IoBB`` or ``IoU`` and ``t`` written ``0.50``:
@@ -52,8 +52,8 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         ``AP_<O>_0.50_<Class_name>`` / ``AR_<O>_0.50_<Class_name>`` per class; the settings
         (``overlap, thresholds, max_dets, score_threshold, count_threshold``) and sizes (``n_images,
         n_ground_truth, n_detections``); nested ``counts`` ``{class: {"TP", "FP", "FN"}}`` at 0.5 and
-        ``count_threshold`` (absent when it is ``None``), and ``pr_curves`` ``{class: {"recall": [101], "precision": [101]}}`` at 0.5
-        for the classes with ground truth.
+        ``count_threshold`` (absent when it is ``None``), and ``pr_curves``
+        ``{class: {"recall": [101], "precision": [101]}}`` at 0.5 for the classes with ground truth.
     """
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
