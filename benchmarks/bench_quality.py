@@ -1,12 +1,14 @@
-"""Quality: the `variants` study on a larger synthetic cohort, 3 seeds, both spatialisers (~1 h on 2 CPU cores).
+"""Quality: the `variants` study on a larger synthetic cohort, 3 seeds, both spatialisers (~1.5 h on 2 CPU cores).
 
     .venv/bin/python benchmarks/bench_quality.py --out runs/quality           # CPU budget (128 px, fast preset)
-    .venv/bin/python benchmarks/bench_quality.py --out runs/quality --spatialisers lite   # lite only (~40 min)
+    .venv/bin/python benchmarks/bench_quality.py --out runs/quality --spatialisers lite   # lite only (~35 min)
     .venv/bin/python benchmarks/bench_quality.py --out runs/quality-paper --preset paper --jobs 1   # on a GPU
 
 Prints test AP / AR at IoBB 0.5 (mean +- sd over seeds) for baseline, MSF-Net 1D, MSF-Net 3D and MDF-Net
 with the ``lite`` spatialiser, and MSF-Net 3D / MDF-Net with the authors' ``paper`` spatialiser. Every run
-is reused on a rerun, so an interrupted benchmark resumes.
+is reused on a rerun, so an interrupted benchmark resumes. Measured on the reference machine: the twelve
+``lite`` runs take 35 min, the four ``paper`` runs 55 min (that spatialiser costs ~5x per step); a smaller
+cohort would fit the hour but be no larger than the demo's.
 """
 
 from __future__ import annotations
