@@ -222,7 +222,7 @@ def _records(boxes: Boxes) -> _cpp.Dataset:
                for row, score, area in zip(range(1, len(boxes) + 1), boxes.score.tolist(), boxes.area.tolist())]
     for row in np.flatnonzero(boxes.crowd).tolist():
         records[row].update(iscrowd=1, ignore=1)
-    starts, sizes = _runs(_pack(boxes.image, boxes.category))
+    starts, sizes, _ = _groups(boxes)
     groups = [(image, category, records[start:start + size]) for image, category, start, size
               in zip(boxes.image[starts].tolist(), boxes.category[starts].tolist(), starts.tolist(), sizes.tolist())]
     dataset = _cpp.Dataset()
