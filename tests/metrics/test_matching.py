@@ -11,8 +11,8 @@ from mdfnet.metrics.matching import select_detections
 
 
 def random_boxes(rng: np.random.Generator, n: int) -> list[list[float]]:
-    """xywh boxes on a 50 px field, some of zero width, some on whole pixels (so edges can touch)."""
-    boxes = np.column_stack([rng.uniform(0, 40, (n, 2)), rng.uniform(0, 20, (n, 2))])
+    """xywh boxes crowded on a 30 px field, some of zero width, some on whole pixels (so edges can touch)."""
+    boxes = np.column_stack([rng.uniform(0, 25, (n, 2)), rng.uniform(2, 20, (n, 2))])
     boxes[rng.random(n) < 0.1, 2] = 0.0
     on_grid = rng.random(n) < 0.3
     boxes[on_grid] = np.round(boxes[on_grid] / 5) * 5
