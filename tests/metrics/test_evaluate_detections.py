@@ -181,6 +181,8 @@ def test_ground_truth_ids_must_be_integers():
         evaluate_detections({**gt, "images": [{"id": "1"}]}, [])
     with pytest.raises(InputError, match=r"annotations\[0\]: 'bbox' must be"):
         evaluate_detections({**gt, "annotations": [{**gt["annotations"][0], "bbox": [1, 2, 3]}]}, [])
+    with pytest.raises(InputError, match=r"annotations\[0\]: 'area' must be a finite number, got None"):
+        evaluate_detections({**gt, "annotations": [{**gt["annotations"][0], "area": None}]}, [])
 
 
 def test_counts_can_be_skipped():

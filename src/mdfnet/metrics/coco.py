@@ -153,7 +153,7 @@ def _checked_table(records: list, convert: Callable[[list], Boxes], keys: Sequen
         table = convert(records)
         ok = (np.isin(table.image, np.fromiter(image_ids, np.int64)).all()
               and np.isin(table.category, np.fromiter(category_ids, np.int64)).all()
-              and np.isfinite(table.xywh).all() and np.isfinite(table.score).all())
+              and np.isfinite(table.xywh).all() and np.isfinite(table.score).all() and np.isfinite(table.area).all())
     except (KeyError, TypeError, ValueError, IndexError):
         ok = False
     if not ok:
@@ -191,7 +191,8 @@ def _require_id(record: dict, key: str, where: str) -> None:
 
 
 def _check_record(record: Any, keys: Sequence[str], image_ids: set, category_ids: set, where: str) -> None:
-    """One annotation or detection: keys present, known integer ids, four finite box numbers, a score."""
+    """One annotation or detection: keys present, known integer ids, four finite box numbers, a finite
+    score (detections) and area (when given)."""
     _require(record, keys, where)
     for key, known, what in (("image_id", image_ids, "an image of the ground truth"),
                              ("category_id", category_ids, "a ground-truth category")):
@@ -202,6 +203,8 @@ def _check_record(record: Any, keys: Sequence[str], image_ids: set, category_ids
         raise InputError(f"{where}: 'bbox' must be [x, y, width, height] (four finite numbers), got {bbox!r}")
     if "score" in keys and not _is_finite(record["score"]):
         raise InputError(f"{where}: 'score' must be a finite number, got {record['score']!r}")
+    if "area" in record and not _is_finite(record["area"]):
+        raise InputError(f"{where}: 'area' must be a finite number, got {record['area']!r}")
 
 
 def _is_int(value: Any) -> bool:
