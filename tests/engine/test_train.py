@@ -27,7 +27,7 @@ def test_run_folder_holds_config_history_and_loadable_checkpoints(tiny_cohort, t
     assert best["classes"][3] == "Consolidation" and best["config"]["model"]["image_size"] == 64
     # the clinical scaler was fitted on the 8 train readings only: ages 50..57 -> mean 53.5
     assert best["model"]["clinical_encoder.mean"][0].item() == pytest.approx(53.5)
-    assert {"optimizer", "scheduler", "history", "epoch"} <= set(load_checkpoint(out / "last.pt"))
+    assert {"optimizer", "scheduler", "grad_scaler", "history", "epoch"} <= set(load_checkpoint(out / "last.pt"))
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tiny_cohort, tmp_path, monkeypatch, make_config):

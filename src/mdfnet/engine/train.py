@@ -86,16 +86,18 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
                         collate_fn=collate, num_workers=cfg.data.num_workers, generator=loader_gen, drop_last=False)
     scheduler = _scheduler(cfg, optimizer, cfg.train.epochs * len(loader))
+    scaler = torch.amp.GradScaler(enabled=cfg.train.amp and device.type == "cuda")
     history: list[dict] = []
     best, start_epoch = -math.inf, 1
     if resume:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if scaler.is_enabled() and state.get("grad_scaler"):  # AMP's loss scale continues where it was
+            scaler.load_state_dict(state["grad_scaler"])
         history, best, start_epoch = list(state["history"]), float(state["best"]), int(state["epoch"]) + 1
         log(f"resuming {out} at epoch {start_epoch}/{cfg.train.epochs}")
     net = DistributedDataParallel(model) if world > 1 else model
-    scaler = torch.amp.GradScaler(enabled=cfg.train.amp and device.type == "cuda")
 
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
             improved = score > best
             best = max(best, score)
             extra = dict(epoch=epoch, best=best, history=history, optimizer=optimizer.state_dict(),
-                         scheduler=scheduler.state_dict())
+                         scheduler=scheduler.state_dict(), grad_scaler=scaler.state_dict())
             if improved:
                 save_checkpoint(out / "best.pt", model, cfg, epoch=epoch, best=best)
             save_checkpoint(out / "last.pt", model, cfg, **extra)
