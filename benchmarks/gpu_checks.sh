@@ -15,7 +15,7 @@
 #   1. bench_model.py on CUDA: train step and inference for every variant and spatialiser at 512 px,
 #      ratios to the baseline measured in the same run;
 #   2. the CUDA + AMP training path end to end: synthetic data at 512 px, MDF-Net at the paper preset
-#      with train.amp=true for 3 epochs, then evaluate on the test split;
+#      with train.amp=true for 3 epochs, killed after the first and resumed, then evaluated on test;
 #   3. torchrun on the NCCL backend (one process: the machine has one GPU), 1 epoch.
 #
 # A dry run of the script's plumbing on a CPU machine (minutes, nothing GPU-specific is exercised):
@@ -43,8 +43,12 @@ mdfnet=(python3 -m mdfnet)
     echo "== 2. CUDA + AMP training, paper preset"
     "${mdfnet[@]}" synth --out "$work/raw" --patients "$patients" --seed 0
     "${mdfnet[@]}" prepare --root "$work/raw" --out "$work/cohort"
-    timeout 240 "${mdfnet[@]}" train --cohort "$work/cohort" --variant mdf --preset paper --out "$work/amp" \
-        train.amp=true train.epochs=3 data.num_workers=4 "${overrides[@]}"
+    # Killed once its first epoch is saved, then resumed: the GradScaler state must carry over.
+    "${mdfnet[@]}" train --cohort "$work/cohort" --variant mdf --preset paper --out "$work/amp" \
+        train.amp=true train.epochs=3 data.num_workers=4 "${overrides[@]}" & pid=$!
+    while [ ! -f "$work/amp/last.pt" ] && kill -0 "$pid" 2> /dev/null; do sleep 1; done
+    kill "$pid" 2> /dev/null; wait "$pid"
+    timeout 240 "${mdfnet[@]}" train --resume --out "$work/amp"
     cp "$work/amp/metrics.csv" "$out/train.csv"
     "${mdfnet[@]}" evaluate --run "$work/amp" --split test --no-plots && cp "$work/amp/eval_test_best/metrics.json" "$out/"
     echo "== 3. torchrun, NCCL"
