@@ -114,7 +114,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
         terms = _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg, epoch, log, progress)
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **terms}
         if is_main_process() and (epoch % cfg.train.eval_every == 0 or epoch == cfg.train.epochs):
-            metrics, _ = evaluate_model(model, val_set, boxes, device)
+            metrics, _ = evaluate_model(model, val_set, boxes, device, count_threshold=None)  # no counts needed
             row.update({f"val_{k}": metrics[k] for k in ("AP_IoBB_0.50", "AR_IoBB_0.50", "AP_IoBB_mean")})
         row["seconds"] = round(time.perf_counter() - tic, 2)
         history.append(row)
