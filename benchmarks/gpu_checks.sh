@@ -50,9 +50,12 @@ mdfnet=(python3 -m mdfnet)
     kill "$pid" 2> /dev/null; wait "$pid"
     timeout 240 "${mdfnet[@]}" train --resume --out "$work/amp"
     cp "$work/amp/metrics.csv" "$out/train.csv"
-    "${mdfnet[@]}" evaluate --run "$work/amp" --split test --no-plots && cp "$work/amp/eval_test_best/metrics.json" "$out/"
+    "${mdfnet[@]}" evaluate --run "$work/amp" --split test --no-plots \
+        && cp "$work/amp/eval_test_best/metrics.json" "$out/"
     echo "== 3. torchrun, NCCL"
-    timeout 120 torchrun --standalone --nproc_per_node 1 -m mdfnet train --cohort "$work/cohort" --variant mdf \
-        --preset paper --out "$work/ddp" train.amp=true train.epochs=1 "${overrides[@]}"
+    # torchrun as a module: the GPU machine's python3 has torch, its PATH may lack the torchrun script.
+    timeout 120 python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m mdfnet train \
+        --cohort "$work/cohort" --variant mdf --preset paper --out "$work/ddp" train.amp=true train.epochs=1 \
+        "${overrides[@]}"
     echo "torchrun exit code: $?"
 } 2>&1 | tee "$out/log.txt"
