@@ -11,6 +11,8 @@ def test_paper_preset_is_the_authors_recipe():
         (512, "mobilenet_v3_small", False, "paper")
     assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum, cfg.train.batch_size) == ("sgd", 1e-3, 0.9, 4)
     assert cfg.data.hflip_p == 0.5 and cfg.model.loss_weighting == "uncertainty"
+    assert cfg.model.pretrained_backbone == "imagenet"  # the authors' pretrained=True, for both backbones
+    assert preset("fast").model.pretrained_backbone is None  # ours learns from random init, offline
 
 
 def test_yaml_then_command_line_overrides(tmp_path):

@@ -30,7 +30,8 @@ def _net_params(model):
     ("mdf", False, 3_217_952), ("mdf", True, 5_399_846), ("baseline", True, 3_689_423),
 ])
 def test_paper_preset_matches_the_authors_parameter_counts(variant, mask_head, expected):
-    model = mdfnet.build_model(variant, preset="paper", mask_head=mask_head)
+    # random init: the count does not depend on the weights, and tests never read ImageNet files
+    model = mdfnet.build_model(variant, preset="paper", mask_head=mask_head, pretrained_backbone=None)
     assert _net_params(model) == expected
     # the learned loss weights add one scalar per loss term on top
     n_terms = 5 if mask_head else 4
@@ -108,7 +109,7 @@ def test_backbones_with_and_without_fpn(backbone, fpn):
 
 
 def test_paper_spatialiser_builds_a_clinical_image_of_the_input_size():
-    model = mdfnet.build_model("msf3d", preset="paper", image_size=128)
+    model = mdfnet.build_model("msf3d", preset="paper", image_size=128, pretrained_backbone=None)
     spatialiser = model.clinical_branch.spatialiser
     assert len(spatialiser.blocks) == int(math.log2(128))
     image = spatialiser(torch.randn(3, 64), (128, 128))

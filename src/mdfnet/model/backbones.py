@@ -9,19 +9,23 @@ A backbone maps a batch ``[N, 3, H, W]`` to an ``OrderedDict`` of feature maps a
   ``FeaturePyramidNetwork`` plus a max-pool level -> five maps ``"0".."pool"`` of ``C`` channels.
 
 Stage boundaries are found by probing the network once with a small input, so adding a backbone is
-one registry line. Weights come only from a local file (``pretrained``); nothing is downloaded.
+one registry line. Pretrained weights come from a local torchvision state-dict file (``pretrained``);
+:mod:`mdfnet.model.weights` finds or fetches the ImageNet file each entry names.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models
+from torchvision.models import WeightsEnum
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -45,16 +49,35 @@ def _densenet_body(model: nn.Module) -> nn.Sequential:
     return nn.Sequential(*model.features, nn.ReLU(inplace=False))
 
 
-# name -> (torchvision classifier builder, function extracting its convolutional body)
-BACKBONES: dict[str, tuple[Callable[..., nn.Module], Callable[[nn.Module], nn.Sequential]]] = {
-    "mobilenet_v3_small": (models.mobilenet_v3_small, _features),
-    "mobilenet_v3_large": (models.mobilenet_v3_large, _features),
-    "resnet18": (models.resnet18, _resnet_body),
-    "resnet50": (models.resnet50, _resnet_body),
-    "efficientnet_b0": (models.efficientnet_b0, _features),
-    "densenet121": (models.densenet121, _densenet_body),
-    "convnext_tiny": (models.convnext_tiny, _features),
-}
+def _densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # torchvision's DenseNet files predate its module names: "denselayer1.norm.1" is now "denselayer1.norm1"
+    return {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.", r"\1\2.", k): v for k, v in state.items()}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registered image backbone: a torchvision classifier and the ImageNet file to start it from."""
+
+    name: str
+    classifier: Callable[..., nn.Module]            # torchvision builder, called with weights=None
+    body: Callable[[nn.Module], nn.Sequential]      # the classifier's convolutional body
+    imagenet: WeightsEnum                           # what `model.pretrained_backbone=imagenet` loads
+    adapt_state: Callable[[dict], dict] = lambda state: state  # file keys -> the classifier's keys
+
+
+# IMAGENET1K_V1 everywhere: what torchvision's `pretrained=True`, which the authors called, meant
+BACKBONES: dict[str, Backbone] = {b.name: b for b in (
+    Backbone("mobilenet_v3_small", models.mobilenet_v3_small, _features,
+             models.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
+    Backbone("mobilenet_v3_large", models.mobilenet_v3_large, _features,
+             models.MobileNet_V3_Large_Weights.IMAGENET1K_V1),
+    Backbone("resnet18", models.resnet18, _resnet_body, models.ResNet18_Weights.IMAGENET1K_V1),
+    Backbone("resnet50", models.resnet50, _resnet_body, models.ResNet50_Weights.IMAGENET1K_V1),
+    Backbone("efficientnet_b0", models.efficientnet_b0, _features, models.EfficientNet_B0_Weights.IMAGENET1K_V1),
+    Backbone("densenet121", models.densenet121, _densenet_body, models.DenseNet121_Weights.IMAGENET1K_V1,
+             _densenet_keys),
+    Backbone("convnext_tiny", models.convnext_tiny, _features, models.ConvNeXt_Tiny_Weights.IMAGENET1K_V1),
+)}
 
 
 class SingleMapBackbone(nn.Module):
@@ -72,13 +95,18 @@ class SingleMapBackbone(nn.Module):
 
 def build_backbone(name: str, out_channels: int = 64, fpn: bool = False,
                    pretrained: str | Path | None = None) -> nn.Module:
-    """Build the image backbone ``name`` (a key of :data:`BACKBONES`)."""
+    """Build the image backbone ``name`` (a key of :data:`BACKBONES`), from the state-dict file ``pretrained``
+    (e.g. :func:`mdfnet.model.weights.pretrained_file`) or from random init when it is None."""
     if name not in BACKBONES:
         raise InputError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
-    builder, extract = BACKBONES[name]
-    classifier = builder(weights=None)
-    load_pretrained(classifier, pretrained, name)
-    body = extract(classifier)
+    entry = BACKBONES[name]
+    classifier = entry.classifier(weights=None)
+    if pretrained is None:
+        warnings.warn(f"{name}: no pretrained weights given (model.pretrained_backbone); "
+                      "starting from random init", stacklevel=2)
+    else:
+        classifier.load_state_dict(read_state(pretrained, classifier, entry))
+    body = entry.body(classifier)
     strides, channels = _probe(body)
     if not fpn:
         return SingleMapBackbone(body, channels[-1], out_channels)
@@ -90,23 +118,34 @@ def build_backbone(name: str, out_channels: int = 64, fpn: bool = False,
     return BackboneWithFPN(body, return_layers, in_channels, out_channels, extra_blocks=LastLevelMaxPool())
 
 
-def load_pretrained(model: nn.Module, path: str | Path | None, name: str) -> None:
-    """Load a torchvision classifier state dict from a local file, or warn that init is random."""
-    if path is None:
-        warnings.warn(f"{name}: no pretrained weights given (model.pretrained_backbone); "
-                      "starting from random init", stacklevel=3)
-        return
+def read_state(path: str | Path, classifier: nn.Module, entry: Backbone) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``, checked to fit ``classifier`` key by key and shape by shape.
+
+    Keys the classifier lacks are dropped (e.g. the extra head of another training setup: the head is
+    not used); a missing key or a different shape is an :class:`InputError` naming the first one.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"pretrained weights file {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
     try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise InputError(f"{path} does not fit {name}: {str(err).splitlines()[1].strip()}") from err
-    if missing:
-        raise InputError(f"{path} does not fit {name}: {len(missing)} missing keys, e.g. {missing[:3]}")
-    del unexpected  # e.g. a different classifier head: harmless, the head is dropped
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle/zip errors of many kinds: all mean "not a state-dict file"
+        raise InputError(f"{path} is not a readable torch state-dict file: {err}") from err
+    if not isinstance(state, dict):
+        raise InputError(f"{path} does not hold a state dict (a mapping of tensors), got {type(state).__name__}")
+    state = entry.adapt_state(state)
+    wanted = classifier.state_dict()
+    for key, expected in wanted.items():
+        if key not in state:
+            if key.endswith("num_batches_tracked"):  # a BN counter older files lack; load_state_dict fills it in
+                continue
+            raise InputError(f"{path} does not fit {entry.name}: it has no {key!r} (its first key is "
+                             f"{next(iter(state), None)!r})")
+        shape = list(getattr(state[key], "shape", []))
+        if shape != list(expected.shape):
+            raise InputError(f"{path} does not fit {entry.name}: {key!r} has shape {shape} in the file, "
+                             f"{list(expected.shape)} in {entry.name}")
+    return {key: state[key] for key in wanted if key in state}
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from mdfnet.model.fusion import FUSIONS
 from mdfnet.model.heads import FusedRoIPool
 from mdfnet.model.loss import LOSS_TERMS, LOSS_WEIGHTINGS
 from mdfnet.model.spatialise import SPATIALISERS
+from mdfnet.model.weights import pretrained_file
 from mdfnet.schema import NUM_CLASSES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -65,13 +66,15 @@ def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> MDF
 
 
 def build_from_config(cfg: ModelConfig) -> MDFNet:
-    """Build the detector that ``cfg`` describes (randomly initialised unless ``pretrained_backbone``)."""
+    """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
+    (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random."""
     _check(cfg)
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
+    weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
 
     def make_backbone() -> nn.Module:
-        return build_backbone(cfg.backbone, C, cfg.fpn, cfg.pretrained_backbone)
+        return build_backbone(cfg.backbone, C, cfg.fpn, weights)
 
     backbone = make_backbone()
     levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
