@@ -1,7 +1,9 @@
 """Shared fixtures: a tiny cohort folder written straight in the contract format (independent of synth
-and prepare), and a tiny fast-preset config factory."""
+and prepare), a tiny fast-preset config factory, and a session that never goes online."""
 
 from __future__ import annotations
+
+import socket
 
 import numpy as np
 import pandas as pd
@@ -9,7 +11,34 @@ import pytest
 from PIL import Image
 
 from mdfnet.config import apply_overrides, preset
+from mdfnet.model.weights import OFFLINE_ENV
 from mdfnet.schema import BOX_COLUMNS, BOX_COUNT_COLUMNS, CLASSES, COHORT_COLUMNS
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network(tmp_path_factory):
+    """No test goes online: downloads are forbidden (MDFNET_OFFLINE=1, inherited by subprocesses), torch's
+    hub cache is an empty folder, and any connection or name lookup beyond loopback raises."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(OFFLINE_ENV, "1")
+        mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+        connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+        def local_connect(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOOPBACK:
+                raise OSError(f"tests may not open network connections (to {address})")
+            return connect(sock, address)
+
+        def local_getaddrinfo(host, *args, **kwargs):
+            if host not in LOOPBACK:
+                raise OSError(f"tests may not look up network names ({host})")
+            return getaddrinfo(host, *args, **kwargs)
+
+        mp.setattr(socket.socket, "connect", local_connect)
+        mp.setattr(socket, "getaddrinfo", local_getaddrinfo)
+        yield
 
 SPLITS = ["train"] * 8 + ["val"] * 2 + ["test"] * 2
 
