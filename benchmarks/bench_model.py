@@ -59,7 +59,8 @@ def bench(device: torch.device, size: int, batch: int, repeats: int) -> list[tup
     rows = []
     for label, variant, spatialiser in CONFIGS:
         torch.manual_seed(0)
-        model = mdfnet.build_model(variant, preset="paper", image_size=size, spatialiser=spatialiser).to(device)
+        model = mdfnet.build_model(variant, preset="paper", image_size=size, spatialiser=spatialiser,
+                                   pretrained_backbone=None).to(device)  # speed only: no weights file needed
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
         def train_step():

@@ -44,8 +44,9 @@ mdfnet=(python3 -m mdfnet)
     "${mdfnet[@]}" synth --out "$work/raw" --patients "$patients" --seed 0
     "${mdfnet[@]}" prepare --root "$work/raw" --out "$work/cohort"
     # Killed once its first epoch is saved, then resumed: the GradScaler state must carry over.
+    # Random init: the GPU machine is offline, so it cannot fetch the paper preset's ImageNet weights.
     "${mdfnet[@]}" train --cohort "$work/cohort" --variant mdf --preset paper --out "$work/amp" \
-        train.amp=true train.epochs=3 data.num_workers=4 "${overrides[@]}" & pid=$!
+        model.pretrained_backbone=none train.amp=true train.epochs=3 data.num_workers=4 "${overrides[@]}" & pid=$!
     while [ ! -f "$work/amp/last.pt" ] && kill -0 "$pid" 2> /dev/null; do sleep 1; done
     kill "$pid" 2> /dev/null; wait "$pid"
     timeout 240 "${mdfnet[@]}" train --resume --out "$work/amp"
@@ -55,7 +56,7 @@ mdfnet=(python3 -m mdfnet)
     echo "== 3. torchrun, NCCL"
     # torchrun as a module: the GPU machine's python3 has torch, its PATH may lack the torchrun script.
     timeout 120 python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m mdfnet train \
-        --cohort "$work/cohort" --variant mdf --preset paper --out "$work/ddp" train.amp=true train.epochs=1 \
-        "${overrides[@]}"
+        --cohort "$work/cohort" --variant mdf --preset paper --out "$work/ddp" model.pretrained_backbone=none \
+        train.amp=true train.epochs=1 "${overrides[@]}"
     echo "torchrun exit code: $?"
 } 2>&1 | tee "$out/log.txt"

@@ -29,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mdfnet.engine.train import TrainingDiverged, train
+    from mdfnet.model.weights import check_weights_available
 
     cfg = load_config(args.config, args.preset, args.overrides)
+    if not args.resume:  # (a resumed run keeps its own config) an offline machine without the weights stops here
+        check_weights_available(cfg.model)
     updates: dict = {"data": {}, "model": {}, "train": {}}
     if args.cohort:
         updates["data"]["cohort"] = str(Path(args.cohort).resolve())

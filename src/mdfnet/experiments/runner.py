@@ -46,6 +46,7 @@ from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
 from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
+from mdfnet.model.weights import check_weights_available
 from mdfnet.schema import CLASSES
 
 SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
@@ -103,6 +104,9 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     if dry_run:
         return pd.DataFrame([{**spec.labels, "seed": seed, "run": str(run_dir), "status": status}
                              for spec, seed, _, run_dir, status in plan])
+    for _, _, cfg, _, status in plan:  # an offline machine without the weights stops before any training
+        if status in ("training", "restarting", "resuming"):
+            check_weights_available(cfg.model)
     results = run_all([(cfg, run_dir, study.splits, status, f"{describe(spec)} seed={seed}")
                        for spec, seed, cfg, run_dir, status in plan], jobs, log)
     rows = [run_row(spec, seed, run_dir.relative_to(out), *result)
