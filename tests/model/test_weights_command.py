@@ -1,9 +1,13 @@
 """``mdfnet weights list|fetch`` and the early stop of ``train`` / ``ablate --preset paper`` without weights."""
 
+import importlib
+
 import torch
 from torchvision.models import mobilenet_v3_small
 
 from mdfnet.cli import main
+
+engine_train = importlib.import_module("mdfnet.engine.train")  # the module (mdfnet.engine.train is also the function)
 
 MNV3S_FILE = "mobilenet_v3_small-047dcff4.pth"
 
@@ -68,9 +72,9 @@ def test_paper_study_offline_with_an_empty_cache_stops_before_training(tiny_coho
     assert not out.exists()
 
 
-def test_resume_keeps_the_runs_own_config_and_needs_no_weights_for_a_fast_run(tiny_cohort, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # empty: a paper-preset check would fail
-    out = tmp_path / "run"
-    assert main(["train", "--preset", "fast", "--cohort", str(tiny_cohort), "--out", str(out), "model.image_size=64",
-                 "train.epochs=1", "train.batch_size=4"]) == 0
-    assert main(["train", "--resume", "--out", str(out)]) == 0  # the command line's preset is paper
+def test_resume_keeps_the_runs_own_config_so_the_command_line_preset_is_not_checked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # empty: checking the paper preset would fail
+    calls = []
+    monkeypatch.setattr(engine_train, "train", lambda cfg, out, resume: calls.append((out, resume)) or {})
+    assert main(["train", "--resume", "--out", str(tmp_path / "run")]) == 0  # the default preset is paper
+    assert calls == [(tmp_path / "run", True)] and capsys.readouterr().err == ""
