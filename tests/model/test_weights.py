@@ -5,12 +5,12 @@ import re
 import pytest
 import torch
 from torch import hub
-from torchvision.models import densenet121, mobilenet_v3_small, resnet18
+from torchvision.models import densenet121, get_model_weights, mobilenet_v3_small, resnet18
 
 import mdfnet
 from mdfnet.config import preset
 from mdfnet.errors import InputError
-from mdfnet.model.backbones import build_backbone
+from mdfnet.model.backbones import BACKBONES, build_backbone
 from mdfnet.model.weights import OFFLINE_ENV, check_weights_available, fetch, list_weights, pretrained_file
 
 MNV3S_FILE = "mobilenet_v3_small-047dcff4.pth"  # torchvision's name for MobileNet_V3_Small IMAGENET1K_V1
@@ -137,3 +137,10 @@ def test_list_reports_the_cached_file_and_its_size_source(torch_home):
                                                            MNV3S_URL)
     assert small.cached and (small.size_mb, small.size_from) == (9.829, "meta")
     assert [w.backbone for w in listed.values() if w.cached] == ["mobilenet_v3_small"]
+
+
+def test_every_backbone_names_its_own_architectures_imagenet1k_v1_file():
+    for name, entry in BACKBONES.items():
+        assert type(entry.imagenet) is get_model_weights(entry.classifier), name  # e.g. no resnet50 file on resnet18
+        assert entry.imagenet.name == "IMAGENET1K_V1", name  # what pretrained=True meant
+        assert entry.imagenet.url.endswith(".pth"), name
