@@ -124,7 +124,8 @@ def test_densenet_files_with_torchvisions_old_key_names_load(tmp_path):
     path = tmp_path / "densenet121.pth"
     torch.save(old, path)
     backbone = build_backbone("densenet121", 64, pretrained=path)
-    assert torch.equal(backbone.body[4].denselayer1.norm1.weight, state["features.denseblock1.denselayer1.norm1.weight"])
+    key = "denseblock1.denselayer1.norm1.weight"
+    assert torch.equal(backbone.body[4].denselayer1.norm1.weight, state[f"features.{key}"])
 
 
 def test_list_reports_the_cached_file_and_its_size_source(torch_home):
