@@ -18,6 +18,7 @@ two detections of one image and class share a score (COCO would interleave such 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,30 +59,61 @@ def bootstrap_metrics(gt: dict, dets: list[dict], groups: Mapping[int, Hashable]
         no resample defines the value). ``"bootstrap"``: the settings (``n_resamples, seed, confidence,
         n_groups, interval="percentile"``). With ``return_resamples``, ``"resamples"``: ``{key: [B]}``.
     """
-    check_bootstrap_settings(n_resamples, confidence)
+    check_bootstrap_settings(n_resamples, confidence, thresholds)
+    values = resample_metrics(gt, dets, groups, overlap=overlap, thresholds=thresholds, n_resamples=n_resamples,
+                              seed=seed, max_dets=max_dets, max_dets_per=max_dets_per, score_threshold=score_threshold)
+    result = with_intervals(values.point, values.resamples, confidence)
+    result["bootstrap"] = bootstrap_settings(n_resamples, seed, confidence, values.n_groups)
+    if return_resamples:
+        result["resamples"] = values.resamples
+    return result
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """Point values ``{key: float}``, values per resample ``{key: [B]}`` (nan where undefined), and ``G``."""
+
+    point: dict[str, float]
+    resamples: dict[str, np.ndarray]
+    n_groups: int
+
+
+def resample_metrics(gt: dict, dets: list[dict], groups: Mapping[int, Hashable] | None, *, overlap: str,
+                     thresholds: Sequence[float], n_resamples: int, seed: int, max_dets: int, max_dets_per: str,
+                     score_threshold: float) -> Resampled:
+    """Every AP/AR key, at the data and per resample (arguments and draws as in :func:`bootstrap_metrics`):
+    the same ``seed`` and ``groups`` give the same draws for any detections, which pairs two detectors."""
     matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
                         score_threshold=score_threshold)
     outcomes = [matching.outcomes(t) for t in thresholds]
     group_of_image, n_groups = group_index(outcomes[0].image_ids, groups)
     point = {key: float(v[0]) for key, v in point_values(outcomes).items()}
-    resamples = resampled_values(outcomes, group_of_image, n_groups, n_resamples, seed)
+    return Resampled(point, resampled_values(outcomes, group_of_image, n_groups, n_resamples, seed), n_groups)
+
+
+def with_intervals(point: Mapping[str, float], resamples: Mapping[str, np.ndarray], confidence: float) -> dict:
+    """``{key: point, ci_key(key): [low, high]}`` for every key."""
     result: dict = {}
     for key, value in point.items():
         result[key] = value
         result[ci_key(key, confidence)] = percentile_interval(resamples[key], confidence)
-    result["bootstrap"] = {"n_resamples": int(n_resamples), "seed": int(seed), "confidence": float(confidence),
-                           "n_groups": n_groups, "interval": "percentile"}
-    if return_resamples:
-        result["resamples"] = resamples
     return result
 
 
-def check_bootstrap_settings(n_resamples: int, confidence: float) -> None:
-    """Raise :class:`InputError` unless ``n_resamples >= 1`` (an integer) and ``0 < confidence < 1``."""
+def bootstrap_settings(n_resamples: int, seed: int, confidence: float, n_groups: int) -> dict:
+    return {"n_resamples": int(n_resamples), "seed": int(seed), "confidence": float(confidence),
+            "n_groups": int(n_groups), "interval": "percentile"}
+
+
+def check_bootstrap_settings(n_resamples: int, confidence: float, thresholds: Sequence[float]) -> None:
+    """Raise :class:`InputError` unless ``n_resamples >= 1`` (an integer), ``0 < confidence < 1`` and
+    there is at least one threshold."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise InputError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
     if not 0 < confidence < 1:
         raise InputError(f"confidence: expected a number between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    if not len(thresholds):
+        raise InputError("thresholds: expected at least one overlap threshold, got none")
 
 
 def group_index(image_ids: np.ndarray, groups: Mapping[int, Hashable] | None) -> tuple[np.ndarray, int]:
