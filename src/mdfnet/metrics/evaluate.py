@@ -16,15 +16,14 @@ Conventions (COCO's, stated once here):
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 
 from mdfnet.metrics.counts import count_outcomes
 from mdfnet.metrics.keys import OVERLAP_LABELS
+from mdfnet.metrics.matching import gc_paused
 from mdfnet.metrics.outcomes import Matching
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -58,23 +57,10 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         ``count_threshold`` (absent when it is ``None``), and ``pr_curves``
         ``{class: {"recall": [101], "precision": [101]}}`` at 0.5 for the classes with ground truth.
     """
-    with _gc_paused():
+    with gc_paused():
         matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
                             score_threshold=score_threshold)
         return _evaluate(matching, thresholds, score_threshold, count_threshold)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC: evaluation builds ~10 small acyclic objects per box, and collector passes over
-    them would cost a third of the time on 100k detections (bench_evaluate.py)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _evaluate(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mdfnet.metrics.coco import detection_table, ground_truth_table
-from mdfnet.metrics.matching import ALL_AREAS, MAX_DETS_PER, OVERLAPS, Boxes, Matcher, select_detections
+from mdfnet.metrics.matching import ALL_AREAS, MAX_DETS_PER, OVERLAPS, Matcher, gc_paused, select_detections
 
 
 class Matching:
@@ -41,18 +41,20 @@ class Matching:
             raise ValueError(f"max_dets_per must be one of {MAX_DETS_PER}, got {max_dets_per!r}")
         if max_dets < 1:
             raise ValueError(f"max_dets must be >= 1, got {max_dets}")
-        self.gts = ground_truth_table(gt)
-        table = detection_table(dets, gt)
-        self.dets = table.take(select_detections(table, score_threshold, max_dets, max_dets_per))
-        self.image_ids = sorted(image["id"] for image in gt["images"])
-        self.categories = sorted(gt["categories"], key=lambda c: c["id"])
-        self.overlap, self.max_dets, self.max_dets_per = overlap, int(max_dets), max_dets_per
-        self.matcher = Matcher(self.gts, self.dets, self.image_ids, [c["id"] for c in self.categories],
-                               overlap=overlap, max_dets=max_dets)
+        with gc_paused():
+            self.gts = ground_truth_table(gt)
+            table = detection_table(dets, gt)
+            self.dets = table.take(select_detections(table, score_threshold, max_dets, max_dets_per))
+            self.image_ids = sorted(image["id"] for image in gt["images"])
+            self.categories = sorted(gt["categories"], key=lambda c: c["id"])
+            self.overlap, self.max_dets, self.max_dets_per = overlap, int(max_dets), max_dets_per
+            self.matcher = Matcher(self.gts, self.dets, self.image_ids, [c["id"] for c in self.categories],
+                                   overlap=overlap, max_dets=max_dets)
 
     def outcomes(self, threshold: float) -> Outcomes:
         """One matching pass at ``threshold``: the outcome of every kept detection (see :class:`Outcomes`)."""
-        det_rows, gt_rows = matched_pairs(self.matcher.run([threshold])["matched"])
+        with gc_paused():  # the C++ side returns one Python object per match
+            det_rows, gt_rows = matched_pairs(self.matcher.run([threshold])["matched"])
         gts, dets = self.gts, self.dets
         gt_ignored = gts.crowd | _outside_area_range(gts.area)
         is_matched = np.zeros(len(dets), bool)
