@@ -13,10 +13,9 @@ The point evaluation is ``evaluate_detections`` at the same single threshold wit
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-from bench_evaluate import synthetic_case
+from bench_evaluate import best_of, synthetic_case
 
 from mdfnet.metrics import evaluate_detections
 from mdfnet.metrics.bootstrap import bootstrap_metrics
@@ -45,13 +44,13 @@ def main() -> None:
     print(f"{args.images} images of {len(set(groups.values()))} patients, {len(gt['annotations'])} ground-truth "
           f"boxes, {len(dets)} detections; IoBB 0.5, {args.resamples} patient-level resamples")
 
-    point_s, point = _best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=[0.5],
+    point_s, point = best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=[0.5],
                                                                          count_threshold=None))
-    counts_s, _ = _best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=[0.5]))
-    boot_s, boot = _best_of(args.repeats, lambda: bootstrap_metrics(gt, dets, groups, n_resamples=args.resamples))
-    froc_s, curves = _best_of(args.repeats, lambda: froc(gt, dets))
+    counts_s, _ = best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=[0.5]))
+    boot_s, boot = best_of(args.repeats, lambda: bootstrap_metrics(gt, dets, groups, n_resamples=args.resamples))
+    froc_s, curves = best_of(args.repeats, lambda: froc(gt, dets))
     outcomes = Matching(gt, dets).outcomes(0.5)
-    froc_matched_s, _ = _best_of(args.repeats, lambda: froc_metrics(outcomes))
+    froc_matched_s, _ = best_of(args.repeats, lambda: froc_metrics(outcomes))
 
     for key in ("AP_IoBB_0.50", "AR_IoBB_0.50"):
         if abs(boot[key] - point[key]) > 1e-12:
@@ -68,15 +67,6 @@ def main() -> None:
         ("froc_metrics on outcomes already matched", froc_matched_s),
     ):
         print(f"{name:66s} {seconds:8.3f} {seconds / point_s:7.2f}x")
-
-
-def _best_of(repeats: int, fn):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 if __name__ == "__main__":
