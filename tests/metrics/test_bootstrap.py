@@ -12,7 +12,8 @@ from test_evaluate_detections import TARGET, det, make_gt, random_case
 
 from mdfnet.errors import InputError
 from mdfnet.metrics import evaluate_detections
-from mdfnet.metrics.bootstrap import bootstrap_metrics, percentile_interval
+from mdfnet.metrics.bootstrap import bootstrap_metrics, group_index, percentile_interval, resampled_values
+from mdfnet.metrics.outcomes import Matching
 
 
 def patients(gt: dict, seed: int) -> dict[int, str]:
@@ -141,6 +142,18 @@ def test_a_class_without_ground_truth_has_nan_point_and_interval():
     assert boot["AP_IoBB_0.50_ci95"] == [1.0, 1.0] and boot["AP_IoBB_mean"] == 1.0
 
 
+def test_blocks_of_resamples_do_not_change_the_values():
+    """Memory-bounded blocks (here one resample at a time) give the same values as one block."""
+    gt, dets = random_case(8, n_images=12)
+    outcomes = [Matching(gt, dets).outcomes(t) for t in (0.25, 0.5)]
+    groups, n_groups = group_index(outcomes[0].image_ids, patients(gt, 8))
+    whole = resampled_values(outcomes, groups, n_groups, 9, seed=3)
+    one_by_one = resampled_values(outcomes, groups, n_groups, 9, seed=3, chunk_elements=1)
+    assert whole.keys() == one_by_one.keys()
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], one_by_one[key])
+
+
 def test_percentile_interval_of_hand_values():
     values = np.r_[np.arange(101) / 100, np.nan]  # nan: a resample where the value is undefined
     assert percentile_interval(values, 0.9) == pytest.approx([0.05, 0.95])
@@ -155,9 +168,15 @@ def test_percentile_interval_of_hand_values():
     ({"groups": {1: "a"}}, r"^groups: image 2 of the ground truth has no group \(patient\)$"),
     ({"groups": {1: "a", 2: "a", 9: "b"}}, r"^groups: image 9 is not an image of the ground truth$"),
     ({"dets": [det(7, 1, TARGET, 0.5)]}, r"image_id 7 is not an image of the ground truth"),
+    ({"thresholds": []}, r"^thresholds: expected at least one overlap threshold, got none$"),
 ])
 def test_bad_input_is_one_clear_line(kwargs, message):
     gt = make_gt({1: [(1, TARGET)], 2: []})
     args = {"dets": [det(1, 1, TARGET, 0.9)], "groups": None, **kwargs}
     with pytest.raises(InputError, match=message):
         bootstrap_metrics(gt, args.pop("dets"), args.pop("groups"), **args)
+
+
+def test_no_images_is_one_clear_line():
+    with pytest.raises(InputError, match=r"^ground truth: no images to resample$"):
+        bootstrap_metrics(make_gt({}), [], n_resamples=5)

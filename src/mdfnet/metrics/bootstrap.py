@@ -118,6 +118,8 @@ def check_bootstrap_settings(n_resamples: int, confidence: float, thresholds: Se
 
 def group_index(image_ids: np.ndarray, groups: Mapping[int, Hashable] | None) -> tuple[np.ndarray, int]:
     """Group number [I] of each of the sorted ``image_ids`` (in order of first appearance), and ``G``."""
+    if not len(image_ids):
+        raise InputError("ground truth: no images to resample")
     if groups is None:
         return np.arange(len(image_ids)), len(image_ids)
     known = set(image_ids.tolist())
