@@ -27,7 +27,7 @@ from mdfnet.metrics.keys import ci_key, metric_key
 from mdfnet.metrics.outcomes import Matching, Outcomes
 from mdfnet.metrics.weighted import weighted_ap_ar
 
-CHUNK_ELEMENTS = 2**24  # detections x resamples per block: about 64 MB of int32 per array
+CHUNK_ELEMENTS = 2**24  # detections x resamples per block: its largest array, int16 running sums, is 32 MB
 
 
 def bootstrap_metrics(gt: dict, dets: list[dict], groups: Mapping[int, Hashable] | None = None, *,
