@@ -143,12 +143,13 @@ def test_a_class_without_ground_truth_has_nan_point_and_interval():
 
 
 def test_blocks_of_resamples_do_not_change_the_values():
-    """Memory-bounded blocks (here one resample at a time) give the same values as one block."""
+    """Memory-bounded blocks (here one resample at a time) give the same values as one block of 70, which
+    takes the row-by-row running sums (ROW_LOOP_WIDTH) where single resamples take numpy's."""
     gt, dets = random_case(8, n_images=12)
     outcomes = [Matching(gt, dets).outcomes(t) for t in (0.25, 0.5)]
     groups, n_groups = group_index(outcomes[0].image_ids, patients(gt, 8))
-    whole = resampled_values(outcomes, groups, n_groups, 9, seed=3)
-    one_by_one = resampled_values(outcomes, groups, n_groups, 9, seed=3, chunk_elements=1)
+    whole = resampled_values(outcomes, groups, n_groups, 70, seed=3)
+    one_by_one = resampled_values(outcomes, groups, n_groups, 70, seed=3, chunk_elements=1)
     assert whole.keys() == one_by_one.keys()
     for key in whole:
         np.testing.assert_array_equal(whole[key], one_by_one[key])

@@ -12,7 +12,7 @@ import numpy as np
 from mdfnet.metrics.outcomes import Outcomes
 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCO's recThrs
-PREFIX_BLOCK = 32  # rows summed per block in _prefix_at
+ROW_LOOP_WIDTH = 64  # from this many weightings on, running sums add whole rows in a Python loop
 
 
 def weighted_ap_ar(outcomes: Outcomes, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -27,31 +27,27 @@ def weighted_ap_ar(outcomes: Outcomes, weights: np.ndarray) -> tuple[np.ndarray,
     exact_in_float32 = int(outcomes.gt_count.sum()) * int(weights.max(initial=0)) < 2**24
     real = np.float32 if exact_in_float32 else np.float64  # integer sums, exact either way; float32 is BLAS-fast
     n_gt = (weights.T.astype(real) @ outcomes.gt_count.astype(real)).astype(np.int64)  # [C, K]
-    padded = np.concatenate([weights, np.zeros((1, weights.shape[1]), weights.dtype)])  # row I: weight 0
     ap, ar = np.zeros(n_gt.shape), np.zeros(n_gt.shape)
     for k in range(len(outcomes.names)):
         rows = outcomes.of_class(k)
-        ap[:, k], ar[:, k] = _class_ap_ar(outcomes.image[rows], outcomes.hit[rows], padded, n_gt[:, k])
+        ap[:, k], ar[:, k] = _class_ap_ar(outcomes.image[rows], outcomes.hit[rows], weights, n_gt[:, k])
     missing = n_gt == 0
     ap[missing], ar[missing] = np.nan, np.nan
     return ap, ar
 
 
-def _class_ap_ar(image: np.ndarray, hit: np.ndarray, padded: np.ndarray, n_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _class_ap_ar(image: np.ndarray, hit: np.ndarray, weights: np.ndarray, n_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AP and AR [C] of one class from its detections in accumulation order (``image`` [N], ``hit`` [N]).
 
     Only the true positives' rows are needed: precision rises only at a true positive, so the envelope at
     any detection is a maximum over later true positives, and recall first reaches a recall point at one.
     """
-    n_weightings = padded.shape[1]
+    n_weightings = weights.shape[1]
     hits = np.flatnonzero(hit)
     if not hits.size:
         return np.zeros(n_weightings), np.zeros(n_weightings)
-    # Weight of all detections up to each hit, and of the hits alone: [H, C].
-    seen = _prefix_at(padded, image[: hits[-1] + 1], hits)
-    tp = _prefix_at(padded, image[hits], np.arange(len(hits)))
-    precision = np.divide(tp, seen, out=np.zeros(tp.shape), where=seen > 0)
-    envelope = _running_max_from_the_end(precision)
+    seen, tp = _weights_up_to_hits(weights, image[: hits[-1] + 1], hits)
+    envelope = _running_max_from_the_end(np.divide(tp, seen, out=np.zeros(tp.shape), where=seen > 0))
 
     total = n_gt.astype(np.float64)
     needed = _hits_needed(total)  # [C, R]: recall point r is reached once tp >= needed
@@ -64,34 +60,42 @@ def _class_ap_ar(image: np.ndarray, hit: np.ndarray, padded: np.ndarray, n_gt: n
 
 
 def _running_max_from_the_end(values: np.ndarray) -> np.ndarray:
-    """``out[i] = max(values[i:])`` along axis 0 of [H, C], row by row (numpy's accumulate along axis 0
-    walks column by column, several times slower)."""
-    out = values.copy()
-    for row in range(len(out) - 2, -1, -1):
-        np.maximum(out[row], out[row + 1], out=out[row])
-    return out
+    """``values[i] = max(values[i:])`` along axis 0 of [H, C], in place, row by row (numpy's accumulate
+    along axis 0 walks column by column, several times slower for many columns)."""
+    if values.shape[1] < ROW_LOOP_WIDTH:
+        return np.maximum.accumulate(values[::-1], axis=0)[::-1]
+    for row in range(len(values) - 2, -1, -1):
+        np.maximum(values[row], values[row + 1], out=values[row])
+    return values
 
 
-def _prefix_at(padded: np.ndarray, rows: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Inclusive prefix sums over rows of ``padded[rows]`` [N, C], read at the sorted positions ``at``: [len(at), C].
+def _weights_up_to_hits(weights: np.ndarray, image: np.ndarray, hits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weight of all detections up to each hit, and of the hits alone: ([H, C], [H, C]).
 
-    numpy's cumsum along axis 0 walks column by column (about 20x slower here), so whole rows are added
-    instead: running sums inside blocks of ``PREFIX_BLOCK`` rows, then a running sum of the block totals.
+    Segment ``j`` is the detections after hit ``j - 1`` up to hit ``j``. Segments of one length are summed
+    together (one gather, one sum over a middle axis); the running sums then add whole rows (numpy's
+    reduceat and cumsum along axis 0 walk column by column, several times slower).
     """
-    n_blocks = -(-len(rows) // PREFIX_BLOCK)
-    index = np.full(n_blocks * PREFIX_BLOCK, len(padded) - 1)  # the padding row weighs 0
-    index[: len(rows)] = rows
-    blocks = padded[index].reshape(n_blocks, PREFIX_BLOCK, -1)
-    top = PREFIX_BLOCK * int(padded.max(initial=0))
-    inner = np.empty(blocks.shape, np.int16 if top < 2**15 else np.int64)
-    inner[:, 0] = blocks[:, 0]
-    for r in range(1, PREFIX_BLOCK):
-        np.add(inner[:, r - 1], blocks[:, r], out=inner[:, r])
-    before = np.zeros((n_blocks, blocks.shape[2]), np.int64 if len(rows) * top >= 2**31 else np.int32)
-    for b in range(1, n_blocks):
-        np.add(before[b - 1], inner[b - 1, -1], out=before[b])
-    block, offset = np.divmod(at, PREFIX_BLOCK)
-    return before[block] + inner[block, offset]
+    lengths = np.diff(np.r_[-1, hits])
+    starts = hits - lengths + 1
+    top = int(weights.max(initial=0))
+    segment = np.empty((len(hits), weights.shape[1]), np.int16 if int(lengths.max()) * top < 2**15 else np.int64)
+    for length in np.unique(lengths).tolist():
+        which = np.flatnonzero(lengths == length)
+        segment[which] = weights[image[starts[which, None] + np.arange(length)]].sum(axis=1, dtype=segment.dtype)
+    total = np.int32 if len(image) * top < 2**31 else np.int64
+    return _running_sum(segment, total), _running_sum(weights[image[hits]], total)
+
+
+def _running_sum(rows: np.ndarray, dtype: type) -> np.ndarray:
+    """``out[i] = rows[:i + 1].sum(axis=0)`` for [H, C], adding whole rows."""
+    if rows.shape[1] < ROW_LOOP_WIDTH:
+        return np.cumsum(rows, axis=0, dtype=dtype)
+    out = np.empty(rows.shape, dtype)
+    out[0] = rows[0]
+    for i in range(1, len(rows)):
+        np.add(out[i - 1], rows[i], out=out[i])
+    return out
 
 
 def _hits_needed(n_gt: np.ndarray) -> np.ndarray:
