@@ -2,7 +2,8 @@
 
 Undefined values (AP of a class without ground truth) are written as ``null``.
 
-    mdfnet score --gt GT.json --pred PRED.json [--overlap iobb|iou] [--max-dets-per image_class|image] [--out FILE.json]
+    mdfnet score --gt GT.json --pred PRED.json [--overlap iobb|iou] [--max-dets-per image_class|image]
+                 [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     gt = read_ground_truth(args.gt)
     dets = read_detections(args.pred, gt)
-    metrics = evaluate_detections(gt, dets, overlap=args.overlap, max_dets=args.max_dets, max_dets_per=args.max_dets_per,
-                                  score_threshold=args.score_threshold, count_threshold=args.count_threshold)
+    metrics = evaluate_detections(gt, dets, overlap=args.overlap, max_dets=args.max_dets,
+                                  max_dets_per=args.max_dets_per, score_threshold=args.score_threshold,
+                                  count_threshold=args.count_threshold)
     text = metrics_json(metrics)
     print(text)
     if args.out is not None:

@@ -52,8 +52,8 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         Flat keys, ``<O>`` being ``IoBB`` or ``IoU`` and ``t`` written ``0.50``:
         ``AP_<O>_t`` / ``AR_<O>_t`` per threshold, ``AP_<O>_mean`` / ``AR_<O>_mean``,
         ``AP_<O>_0.50_<Class_name>`` / ``AR_<O>_0.50_<Class_name>`` per class; the settings
-        (``overlap, thresholds, max_dets, max_dets_per, score_threshold, count_threshold``) and sizes (``n_images,
-        n_ground_truth, n_detections``); nested ``counts`` ``{class: {"TP", "FP", "FN"}}`` at 0.5 and
+        (``overlap, thresholds, max_dets, max_dets_per, score_threshold, count_threshold``) and sizes
+        (``n_images, n_ground_truth, n_detections``); nested ``counts`` ``{class: {"TP", "FP", "FN"}}`` at 0.5 and
         ``count_threshold`` (absent when it is ``None``), and ``pr_curves``
         ``{class: {"recall": [101], "precision": [101]}}`` at 0.5 for the classes with ground truth.
     """

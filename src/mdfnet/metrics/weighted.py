@@ -36,7 +36,8 @@ def weighted_ap_ar(outcomes: Outcomes, weights: np.ndarray) -> tuple[np.ndarray,
     return ap, ar
 
 
-def _class_ap_ar(image: np.ndarray, hit: np.ndarray, weights: np.ndarray, n_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _class_ap_ar(image: np.ndarray, hit: np.ndarray, weights: np.ndarray,
+                 n_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AP and AR [C] of one class from its detections in accumulation order (``image`` [N], ``hit`` [N]).
 
     Only the true positives' rows are needed: precision rises only at a true positive, so the envelope at
