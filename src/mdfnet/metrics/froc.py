@@ -13,7 +13,7 @@ Conventions (stated once here):
   credits a sensitivity the detector did not reach at that rate). A rate beyond the last point reads
   the final sensitivity.
 * ``mFROC`` is the mean over 1/8, 1/4, 1/2, 1, 2, 4 and 8 false positives per image (LUNA16, object-CXR);
-  ``mFROC4`` the mean over 0.5, 1, 2 and 4 (the convention of MDF-Net's follow-up work, EyeXNet).
+  ``mFROC4`` the mean over 0.5, 1, 2 and 4 (the convention of MDF-Net's follow-up work).
 * Per class: that class's lesions and false positives. Overall: every class pooled, i.e. the fraction
   of all lesions found, against the false positives of all classes together, at one score cut.
 """
