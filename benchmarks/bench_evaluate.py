@@ -183,12 +183,12 @@ def main() -> None:
     print(f"{args.images} images, {len(gt['annotations'])} ground-truth boxes, {len(dets)} detections, "
           f"{len(thresholds)} IoBB thresholds {thresholds[0]:.2f}..{thresholds[-1]:.2f}")
 
-    ours_s, ours = _best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=thresholds))
-    ap_ar_s, _ = _best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=thresholds,
+    ours_s, ours = best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=thresholds))
+    ap_ar_s, _ = best_of(args.repeats, lambda: evaluate_detections(gt, dets, thresholds=thresholds,
                                                                      count_threshold=None))
-    base_s, (ref_ap, ref_ar) = _best_of(args.repeats, lambda: reference_ap_ar(gt, dets, thresholds))
+    base_s, (ref_ap, ref_ar) = best_of(args.repeats, lambda: reference_ap_ar(gt, dets, thresholds))
     kept = cut_detections(dets, 0.05, 10)  # the same cut our evaluator makes first
-    authors_s, (auth_ap, auth_ar) = _best_of(args.repeats, lambda: authors_structure_ap_ar(gt, kept, thresholds))
+    authors_s, (auth_ap, auth_ar) = best_of(args.repeats, lambda: authors_structure_ap_ar(gt, kept, thresholds))
 
     for name, aps, ars in (("lean matcher", ref_ap, ref_ar), ("authors' structure", auth_ap, auth_ar)):
         worst = max(max(abs(ours[f"AP_IoBB_{t:.2f}"] - a), abs(ours[f"AR_IoBB_{t:.2f}"] - r))
@@ -207,7 +207,7 @@ def main() -> None:
         print(f"{name:58s} {seconds:8.2f} {seconds / ap_ar_s:12.1f}x {seconds / ours_s:11.1f}x")
 
 
-def _best_of(repeats: int, fn):
+def best_of(repeats: int, fn):
     best, result = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()

@@ -193,9 +193,10 @@ def test_counts_can_be_skipped():
 
 # --- IoU against pycocotools ------------------------------------------------------------------------
 
-def random_case(seed: int, n_images: int = 30, n_classes: int = 3, crowd: float = 0.0) -> tuple[dict, list[dict]]:
+def random_case(seed: int, n_images: int = 30, n_classes: int = 3, crowd: float = 0.0,
+                max_dets: int = 10) -> tuple[dict, list[dict]]:
     """Random boxes, some shifted copies of ground truth so every threshold sees hits and misses;
-    a ``crowd`` fraction of the ground truth is flagged ``iscrowd``."""
+    a ``crowd`` fraction of the ground truth is flagged ``iscrowd``; up to ``max_dets`` detections per image."""
     rng = np.random.default_rng(seed)
     names = [f"class {k}" for k in range(1, n_classes + 1)]
     items: dict[int, list] = {}
@@ -205,7 +206,7 @@ def random_case(seed: int, n_images: int = 30, n_classes: int = 3, crowd: float 
         for _ in range(rng.integers(0, 4)):
             xy, wh = rng.uniform(0, 70, 2), rng.uniform(2, 30, 2)
             items[image_id].append((int(rng.integers(1, n_classes + 1)), [*xy.tolist(), *wh.tolist()]))
-        for _ in range(rng.integers(0, 11)):  # at most 10: COCO's per-class cut then equals ours
+        for _ in range(rng.integers(0, max_dets + 1)):
             if items[image_id] and rng.random() < 0.6:
                 cat, box = items[image_id][rng.integers(len(items[image_id]))]
                 box = (np.array(box) + rng.normal(0, 3, 4) * [1, 1, 0.5, 0.5]).clip(0.5).tolist()
@@ -269,6 +270,40 @@ def test_iou_matches_pycocotools_per_threshold_and_class(seed, crowd):
     for k, name in enumerate(c["name"] for c in gt["categories"]):
         expected = precision[9, :, k].mean() if recall[9, k] > -1 else float("nan")
         assert ours[f"AP_IoU_0.50_{name.replace(' ', '_')}"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize("seed", range(30, 34))
+def test_iou_matches_pycocotools_with_more_detections_per_image_and_class_than_max_dets(seed):
+    """Up to 60 detections per image on 2 classes: COCO's maxDets cut is per image and class."""
+    gt, dets = random_case(seed, n_classes=2, max_dets=60)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    per_pair = np.unique([(d["image_id"], d["category_id"]) for d in dets], axis=0, return_counts=True)[1]
+    assert per_pair.max() > 20  # well over max_dets
+    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
+    ref = pycocotools_eval(gt, dets, grid, (10,))
+    assert_equal_per_threshold(ours, ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0], grid, "IoU")
+    stock = pycocotools_eval(gt, dets, np.linspace(0.5, 0.95, 10), (1, 10, 100))
+    ours = evaluate_detections(gt, dets, overlap="iou", thresholds=np.linspace(0.5, 0.95, 10), score_threshold=0.0,
+                               max_dets=100)
+    assert ours["AP_IoU_mean"] == pytest.approx(stock.stats[0], abs=1e-9)
+    assert ours["AR_IoU_mean"] == pytest.approx(stock.stats[8], abs=1e-9)  # AR maxDets 100
+
+
+@pytest.mark.parametrize("seed", range(34, 36))
+def test_per_image_cut_equals_pycocotools_on_detections_cut_per_image_first(seed):
+    """``max_dets_per="image"``: the 10 best per image over all classes, then COCO (the earlier default)."""
+    gt, dets = random_case(seed, n_classes=2, max_dets=40)
+    by_image: dict[int, list[dict]] = {}
+    for d in dets:
+        by_image.setdefault(d["image_id"], []).append(d)
+    cut = [d for image_dets in by_image.values() for d in sorted(image_dets, key=lambda d: -d["score"])[:10]]
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+    ours = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0, max_dets_per="image")
+    ref = pycocotools_eval(gt, cut, grid, (10,))
+    assert_equal_per_threshold(ours, ref.eval["precision"][:, :, :, 0, 0], ref.eval["recall"][:, :, 0, 0], grid, "IoU")
+    assert ours["max_dets_per"] == "image"
+    coco = evaluate_detections(gt, dets, overlap="iou", score_threshold=0.0)
+    assert coco["n_detections"] > ours["n_detections"] and coco["AR_IoU_0.50"] > ours["AR_IoU_0.50"]
 
 
 def pycocotools_counts(ev, gt: dict, score_threshold: float, threshold: float = 0.5) -> dict:

@@ -45,7 +45,7 @@ def test_overlaps_are_bit_equal_to_cocos_bbiou(overlap, seed):
         assert np.array_equal(np.array(matrix), expected)  # bit for bit, not approximately
 
 
-def test_selection_orders_each_pair_by_descending_score_and_cuts_per_image():
+def test_selection_orders_each_pair_by_descending_score_and_cuts_per_image_or_per_class():
     dets = detection_boxes([
         {"image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5},
         {"image_id": 1, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 0.9},
@@ -54,6 +54,11 @@ def test_selection_orders_each_pair_by_descending_score_and_cuts_per_image():
         {"image_id": 1, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 0.04},  # below the score cut
         {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.8},  # ties keep input order
     ])
-    rows = select_detections(dets, score_threshold=0.05, max_dets=3)
+    rows = select_detections(dets, score_threshold=0.05, max_dets=3, per="image")
     # Image 1 keeps its 3 best (0.9, 0.8, 0.8; 0.3 is 4th), grouped by class, best first; then image 2.
     assert rows.tolist() == [3, 5, 1, 0]
+    # COCO's cut: up to 3 per image and class, so image 1 class 1 keeps 0.8, 0.8 and 0.3.
+    assert select_detections(dets, score_threshold=0.05, max_dets=3).tolist() == [3, 5, 2, 1, 0]
+    assert select_detections(dets, score_threshold=0.05, max_dets=1).tolist() == [3, 1, 0]
+    with pytest.raises(ValueError, match=r"max_dets_per must be one of \('image_class', 'image'\), got 'class'"):
+        select_detections(dets, 0.05, 3, per="class")

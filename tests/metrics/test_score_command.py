@@ -49,6 +49,18 @@ def test_score_with_iou(files, capsys):
     assert printed["AP_IoU_0.50"] == 0.0 and printed["AR_IoU_0.05"] == 1.0
 
 
+def test_max_dets_per_image_or_per_image_and_class(files, capsys):
+    gt, pred = files
+    # Image 1: a miss of class 2 scoring above the hit of class 1; one detection kept per image or per class.
+    extra = {"image_id": 1, "category_id": 2, "bbox": [70, 70, 10, 10], "score": 0.95}
+    pred.write_text(json.dumps([*PRED, extra]))
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--max-dets", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["AR_IoBB_0.50"] == 1.0
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--max-dets", "1", "--max-dets-per", "image"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["AR_IoBB_0.50"] == 0.0 and printed["max_dets_per"] == "image"
+
+
 def test_bad_json_names_the_file(files, capsys):
     gt, pred = files
     pred.write_text("[{]")

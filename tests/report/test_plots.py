@@ -69,3 +69,13 @@ def test_grouped_bars_and_lines(tmp_path):
     assert png_size(bars) == plots.BARS_SIZE
     lines = plots.plot_lines({"seed 0": ([1, 2, 3], [0.1, 0.2, None])}, tmp_path / "lines.png", "epoch", "AP")
     assert png_size(lines) == plots.PR_SIZE
+
+
+def test_froc_curves(tmp_path):
+    from mdfnet.metrics.froc import froc
+
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [25, 25, 10, 10], "score": 0.9},
+            {"image_id": 1, "category_id": 2, "bbox": [70, 70, 10, 10], "score": 0.8}]
+    m = froc(GT, dets)
+    assert set(m["froc_curves"]) == {"all classes", "Atelectasis"}  # no edema lesion: no curve
+    assert png_size(plots.plot_froc_curves(m, tmp_path / "froc.png")) == plots.PR_SIZE

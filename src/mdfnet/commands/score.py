@@ -2,7 +2,8 @@
 
 Undefined values (AP of a class without ground truth) are written as ``null``.
 
-    mdfnet score --gt GT.json --pred PRED.json [--overlap iobb|iou] [--out FILE.json]
+    mdfnet score --gt GT.json --pred PRED.json [--overlap iobb|iou] [--max-dets-per image_class|image]
+                 [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from mdfnet.metrics.coco import read_detections, read_ground_truth
 from mdfnet.metrics.evaluate import evaluate_detections, metrics_json
+from mdfnet.metrics.matching import MAX_DETS_PER
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pred", required=True, type=Path, help="COCO results JSON (a list of detections)")
     parser.add_argument("--overlap", choices=("iobb", "iou"), default="iobb",
                         help="iobb = area(pred ∩ gt) / area(pred) (the paper's), iou = COCO's (default: iobb)")
-    parser.add_argument("--max-dets", type=int, default=10, help="detections kept per image (default: 10)")
+    parser.add_argument("--max-dets", type=int, default=10,
+                        help="detections kept per image and class, or per image (--max-dets-per) (default: 10)")
+    parser.add_argument("--max-dets-per", choices=MAX_DETS_PER, default="image_class",
+                        help="image_class = COCO's maxDets cut (equals pycocotools); image = the best of each "
+                             "image over all classes, like a detector's detections_per_img (default: image_class)")
     parser.add_argument("--score-threshold", type=float, default=0.05,
                         help="drop detections scoring below this first (default: 0.05)")
     parser.add_argument("--count-threshold", type=float, default=0.1,
@@ -36,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     gt = read_ground_truth(args.gt)
     dets = read_detections(args.pred, gt)
     metrics = evaluate_detections(gt, dets, overlap=args.overlap, max_dets=args.max_dets,
-                                  score_threshold=args.score_threshold, count_threshold=args.count_threshold)
+                                  max_dets_per=args.max_dets_per, score_threshold=args.score_threshold,
+                                  count_threshold=args.count_threshold)
     text = metrics_json(metrics)
     print(text)
     if args.out is not None:

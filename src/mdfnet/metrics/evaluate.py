@@ -3,7 +3,8 @@
 Conventions (COCO's, stated once here):
 
 * Detections are first cut to ``score >= score_threshold``, then to the ``max_dets`` highest-scoring per
-  image (over all classes, like a detector's ``detections_per_img``).
+  image and class (COCO's ``maxDets``; ``max_dets_per="image"`` cuts per image over all classes instead,
+  as a detector's ``detections_per_img`` does).
 * Matching is greedy by descending score; a detection matches the unmatched ground truth of its class
   with the largest overlap when that overlap is ``>= threshold``.
 * AP of a class is the mean of the 101-point interpolated precision (recall 0, 0.01, ..., 1); AR of a
@@ -15,25 +16,24 @@ Conventions (COCO's, stated once here):
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 
-from mdfnet.metrics.coco import detection_table, ground_truth_table
 from mdfnet.metrics.counts import count_outcomes
-from mdfnet.metrics.matching import OVERLAPS, Matcher, select_detections
+from mdfnet.metrics.keys import OVERLAP_LABELS
+from mdfnet.metrics.matching import gc_paused
+from mdfnet.metrics.outcomes import Matching
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 HEADLINE_THRESHOLD = 0.5  # the paper's AP / AR, PR curves and counts are at overlap 0.5
-OVERLAP_LABELS = {"iobb": "IoBB", "iou": "IoU"}
 
 
 def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
                         thresholds: Sequence[float] | None = None, max_dets: int = 10,
-                        score_threshold: float = 0.05, count_threshold: float | None = 0.1) -> dict:
+                        max_dets_per: str = "image_class", score_threshold: float = 0.05,
+                        count_threshold: float | None = 0.1) -> dict:
     """Score COCO detections against COCO ground truth.
 
     Args:
@@ -41,7 +41,9 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         dets: COCO results ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``; may be empty.
         overlap: ``"iobb"`` (area(pred ∩ gt) / area(pred)) or ``"iou"``.
         thresholds: overlap thresholds; default 0.05, 0.10, ..., 0.95. 0.5 is always evaluated too.
-        max_dets: detections kept per image after the score cut.
+        max_dets: detections kept per image and class after the score cut.
+        max_dets_per: ``"image_class"`` (COCO's cut, equal to pycocotools) or ``"image"`` (the
+            ``max_dets`` best of each image over all classes).
         score_threshold: detections below it are dropped before anything else.
         count_threshold: score cut for the TP/FP/FN counts (the paper uses 0.1); ``None`` skips the
             counts and their matching pass (about a quarter of the time on 100k detections).
@@ -50,59 +52,38 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
         Flat keys, ``<O>`` being ``IoBB`` or ``IoU`` and ``t`` written ``0.50``:
         ``AP_<O>_t`` / ``AR_<O>_t`` per threshold, ``AP_<O>_mean`` / ``AR_<O>_mean``,
         ``AP_<O>_0.50_<Class_name>`` / ``AR_<O>_0.50_<Class_name>`` per class; the settings
-        (``overlap, thresholds, max_dets, score_threshold, count_threshold``) and sizes (``n_images,
-        n_ground_truth, n_detections``); nested ``counts`` ``{class: {"TP", "FP", "FN"}}`` at 0.5 and
+        (``overlap, thresholds, max_dets, max_dets_per, score_threshold, count_threshold``) and sizes
+        (``n_images, n_ground_truth, n_detections``); nested ``counts`` ``{class: {"TP", "FP", "FN"}}`` at 0.5 and
         ``count_threshold`` (absent when it is ``None``), and ``pr_curves``
         ``{class: {"recall": [101], "precision": [101]}}`` at 0.5 for the classes with ground truth.
     """
-    if overlap not in OVERLAPS:
-        raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
-    if max_dets < 1:
-        raise ValueError(f"max_dets must be >= 1, got {max_dets}")
-    with _gc_paused():
-        return _evaluate(gt, dets, overlap, thresholds, max_dets, score_threshold, count_threshold)
+    with gc_paused():
+        matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
+                            score_threshold=score_threshold)
+        return _evaluate(matching, thresholds, score_threshold, count_threshold)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC: evaluation builds ~10 small acyclic objects per box, and collector passes over
-    them would cost a third of the time on 100k detections (bench_evaluate.py)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _evaluate(gt: dict, dets: list[dict], overlap: str, thresholds: Sequence[float] | None, max_dets: int,
-              score_threshold: float, count_threshold: float | None) -> dict:
-    gts = ground_truth_table(gt)
-    table = detection_table(dets, gt)
+def _evaluate(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,
+              count_threshold: float | None) -> dict:
     requested = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     grid = np.unique(np.append(requested, HEADLINE_THRESHOLD))
-    label = OVERLAP_LABELS[overlap]
-    categories = sorted(gt["categories"], key=lambda c: c["id"])
-    names = [c["name"] for c in categories]
-    image_ids = sorted(image["id"] for image in gt["images"])
+    label = OVERLAP_LABELS[matching.overlap]
+    names = [c["name"] for c in matching.categories]
 
-    kept = table.take(select_detections(table, score_threshold, max_dets))
-    matcher = Matcher(gts, kept, image_ids, [c["id"] for c in categories], overlap=overlap, max_dets=max_dets)
-    result = matcher.run(grid)
+    result = matching.matcher.run(grid)
     precision = result["precision"][:, :, :, 0, 0]  # [T, R, K]
     recall = result["recall"][:, :, 0, 0]  # [T, K]
 
     metrics: dict = {
-        "overlap": overlap, "thresholds": [float(t) for t in requested], "max_dets": int(max_dets),
+        "overlap": matching.overlap, "thresholds": [float(t) for t in requested],
+        "max_dets": matching.max_dets, "max_dets_per": matching.max_dets_per,
         "score_threshold": float(score_threshold),
         "count_threshold": None if count_threshold is None else float(count_threshold),
-        "n_images": len(gt["images"]), "n_ground_truth": len(gt["annotations"]), "n_detections": len(kept),
+        "n_images": len(matching.image_ids), "n_ground_truth": len(matching.gts), "n_detections": len(matching.dets),
     }
     metrics.update(summarise(precision, recall, grid, requested, names, label))
     if count_threshold is not None:
-        metrics["counts"] = count_outcomes(matcher, gts, kept, categories, score_threshold=count_threshold,
-                                           threshold=HEADLINE_THRESHOLD)
+        metrics["counts"] = count_outcomes(matching.outcomes(HEADLINE_THRESHOLD), score_threshold=count_threshold)
     metrics["pr_curves"] = pr_curves(precision, grid, names)
     return metrics
 

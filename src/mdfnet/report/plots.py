@@ -1,7 +1,8 @@
-"""Figures for reports: AP/AR against the overlap threshold, PR curves, GT-vs-prediction overlays.
+"""Figures for reports: AP/AR against the overlap threshold, PR and FROC curves, GT-vs-prediction overlays.
 
 All functions write one PNG with matplotlib's Agg backend (no display needed) and return its path.
-They read the metrics dicts of :func:`mdfnet.metrics.evaluate_detections`.
+They read the metrics dicts of :func:`mdfnet.metrics.evaluate_detections` (and of
+:func:`mdfnet.metrics.froc.froc` for FROC curves).
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from mdfnet.metrics.froc import ALL_CLASSES, FROC_RATES  # noqa: E402
+from mdfnet.metrics.keys import OVERLAP_LABELS, metric_key  # noqa: E402
+
 DPI = 100
 CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
 PR_SIZE = (600, 500)
 BARS_SIZE = (900, 450)
 _THRESHOLD_KEY = re.compile(r"^AP_(IoBB|IoU)_(\d\.\d\d)$")
+
 
 Box = Sequence[float]  # xyxy in image pixels
 
@@ -74,6 +79,34 @@ def plot_pr_curves(metrics: Mapping, path: str | Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     if metrics["pr_curves"]:
         ax.legend(fontsize="small", loc="lower left")
+    return _save(fig, path)
+
+
+def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overlap: str = "iobb",
+                     threshold: float = 0.5) -> Path:
+    """Sensitivity against false positives per image (log scale, 1/8 to 8), one step line per class and
+    a thicker one for all classes pooled, mFROC in the legend.
+
+    Args:
+        metrics: a :func:`mdfnet.metrics.froc.froc` result at ``overlap`` and ``threshold`` (uses
+            ``froc_curves`` and the ``mFROC`` keys).
+        path: output PNG, ``PR_SIZE`` pixels.
+    """
+    fig, (ax,) = _figure(PR_SIZE)
+    for name, curve in metrics["froc_curves"].items():
+        pooled = name == ALL_CLASSES
+        mfroc = _value(metrics.get(metric_key("mFROC", threshold, overlap, None if pooled else name)))
+        # A point holds until the next score cut: a "post" step, the way sensitivity_at reads the curve.
+        ax.step(curve["fp_per_image"], curve["sensitivity"], where="post", label=f"{name} (mFROC {mfroc:.3f})",
+                linewidth=2.5 if pooled else 1.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(FROC_RATES, [f"{r:g}" for r in FROC_RATES])
+    ax.set(xlabel="false positives per image", ylabel="sensitivity", ylim=(0, 1.02),
+           xlim=(FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2),
+           title=title or f"FROC at {OVERLAP_LABELS[overlap]} {threshold:.2f}")
+    ax.grid(alpha=0.3)
+    if metrics["froc_curves"]:
+        ax.legend(fontsize="small", loc="lower right")
     return _save(fig, path)
 
 

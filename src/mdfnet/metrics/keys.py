@@ -1,0 +1,37 @@
+"""Metric key strings, defined once: ``AP_IoBB_0.50``, ``AR_IoU_0.75_Lung_nodule``, ``AP_IoBB_0.50_ci95``.
+
+Every module that writes or reads a metric by name builds the name here, so the spelling ties the
+stages together in one place.
+"""
+
+from __future__ import annotations
+
+OVERLAP_LABELS = {"iobb": "IoBB", "iou": "IoU"}
+
+
+def metric_key(kind: str, threshold: float | None = 0.5, overlap: str = "iobb", class_name: str | None = None) -> str:
+    """``<kind>_<O>_<t>[_<Class_name>]``: e.g. ``AP_IoBB_0.50``, ``AR_IoU_0.50_Pleural_abnormality``.
+
+    ``threshold`` is written with two decimals; ``None`` writes ``mean`` (the mean over thresholds).
+    Spaces in ``class_name`` become underscores.
+    """
+    if overlap not in OVERLAP_LABELS:
+        raise ValueError(f"overlap must be one of {tuple(OVERLAP_LABELS)}, got {overlap!r}")
+    at = "mean" if threshold is None else f"{threshold:.2f}"
+    key = f"{kind}_{OVERLAP_LABELS[overlap]}_{at}"
+    return key if class_name is None else f"{key}_{class_name.replace(' ', '_')}"
+
+
+def ci_key(key: str, confidence: float = 0.95) -> str:
+    """The key of ``key``'s confidence interval: ``AP_IoBB_0.50`` -> ``AP_IoBB_0.50_ci95``."""
+    return f"{key}_ci{round(100 * confidence, 6):g}"
+
+
+def diff_key(key: str) -> str:
+    """The key of a paired difference (B - A) of ``key``: ``AP_IoBB_0.50_diff``."""
+    return f"{key}_diff"
+
+
+def p_key(key: str) -> str:
+    """The key of the two-sided p-value of ``key``'s paired difference: ``AP_IoBB_0.50_p``."""
+    return f"{key}_p"
