@@ -1,75 +1,102 @@
-"""prepare() on a hand-built MIMIC-Eye folder gives the same cohort as the raw layout."""
+"""prepare() on MIMIC-Eye folders repackaged from raw_layout.py's tables gives the raw layout's cohort."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from raw_layout import (EDSTAYS_HEADER, EXPECTED, META_HEADER, PATIENTS, PATIENTS_HEADER, PHASE1_LABELS,
-                      PHASE2_LABELS, READINGS, REFLACX_HEADER, STAYS, TRIAGE_HEADER, ellipse_rows, meta_row,
-                      triage_row, write_jpeg)
+from raw_layout import EXPECTED
 from mdfnet.data import load_cohort, prepare
+from mdfnet.data.sources import locate
 from mdfnet.errors import InputError
+from mdfnet.synth.mimic_eye import to_mimic_eye
 
 
-def write_mimic_eye(base: Path, main_data: bool) -> Path:
-    """One patient_<id>/ folder per subject, each table sliced to that subject (pandas-written, index kept)."""
-    for subject, gender, age, year in PATIENTS:
-        folder = base / f"patient_{subject}"
-        mine = [r for r in READINGS if r[1] == subject]
-        tables = {
-            "Hosp/patients.csv": pd.DataFrame([[subject, gender, age, year, "2017 - 2019", None]], columns=PATIENTS_HEADER),
-            "ED/edstays.csv": pd.DataFrame([[s[1], None, s[0], s[2], s[3], "F"] for s in STAYS if s[1] == subject],
-                                           columns=EDSTAYS_HEADER),
-            "ED/triage.csv": pd.DataFrame([triage_row(s) for s in STAYS if s[1] == subject], columns=TRIAGE_HEADER),
-            "CXR-JPG/cxr_meta.csv": pd.DataFrame([meta_row(r) for r in mine if r[7]], columns=META_HEADER),
-        }
-        frames = []
-        for rid, subj, dicom, study, _t, discarded, phase, _in, on_disk, ellipses in mine:
-            labels = PHASE1_LABELS if phase == 1 else PHASE2_LABELS
-            frames.append(pd.DataFrame([[rid, "train", discarded, "x", dicom, subj, 40, 30] + [0] * len(labels)],
-                                       columns=REFLACX_HEADER + labels))
-            if on_disk:
-                write_jpeg(folder / "CXR-JPG" / f"s{study}" / f"{dicom}.jpg")
-            if ellipses is not None:
-                where = folder / "REFLACX" / ("main_data" if main_data else "") / rid
-                where.mkdir(parents=True, exist_ok=True)
-                pd.DataFrame(ellipse_rows(ellipses, labels), columns=["xmin", "ymin", "xmax", "ymax", "certainty"] + labels
-                             ).to_csv(where / "anomaly_location_ellipses.csv", index=False)
-        tables["REFLACX/metadata.csv"] = pd.concat(frames, ignore_index=True)
-        for relative, frame in tables.items():
-            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(folder / relative)  # MIMIC-Eye keeps pandas' index column
-    return base
-
-
-@pytest.mark.parametrize("main_data", [True, False])
-def test_mimic_eye_matches_raw(raw_root, tmp_path, main_data):
-    eye = write_mimic_eye(tmp_path / "mimic-eye", main_data)
-    report = prepare(tmp_path / "eye_cohort", mimic_eye=eye)
-    assert report["readings"] == {"read": EXPECTED["read"], "kept": EXPECTED["kept"]}
-    assert report["excluded"] == EXPECTED["excluded"]
-    assert report["link"]["cohort_size_by_mode"] == EXPECTED["by_mode"]
-    prepare(tmp_path / "raw_cohort", root=raw_root)
-    eye_cohort, eye_boxes = load_cohort(tmp_path / "eye_cohort")
-    raw_cohort, raw_boxes = load_cohort(tmp_path / "raw_cohort")
+def assert_same_cohort(eye_dir, raw_dir):
+    eye_cohort, eye_boxes = load_cohort(eye_dir)
+    raw_cohort, raw_boxes = load_cohort(raw_dir)
     columns = [c for c in raw_cohort.columns if c != "image_path"]
     pd.testing.assert_frame_equal(eye_cohort[columns], raw_cohort[columns])
     pd.testing.assert_frame_equal(eye_boxes, raw_boxes)
-    assert eye_cohort["image_path"].str.contains("patient_1004/CXR-JPG/s504/d4.jpg").sum() == 2
 
 
-def test_mimic_eye_errors(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no patient_<subject_id> folders"):
+@pytest.mark.parametrize(("layout", "link_mode"), [("1.0.0", "correct"), ("1.0.0", "paper"), ("xami-mimic", "correct")])
+def test_mimic_eye_matches_raw(raw_root, tmp_path, layout, link_mode):
+    eye = to_mimic_eye(raw_root, tmp_path / "download", layout)
+    report = prepare(tmp_path / "eye_cohort", mimic_eye=eye, link_mode=link_mode)
+    raw_report = prepare(tmp_path / "raw_cohort", root=raw_root, link_mode=link_mode)
+    assert report["readings"] == {"read": EXPECTED["read"], "kept": EXPECTED["by_mode"][link_mode]}
+    for section in ("excluded", "labels", "splits", "cohort", "cohort_missing"):
+        assert report[section] == raw_report[section], section
+    assert report["link"]["cohort_size_by_mode"] == EXPECTED["by_mode"]
+    assert_same_cohort(tmp_path / "eye_cohort", tmp_path / "raw_cohort")
+    cohort, _ = load_cohort(tmp_path / "eye_cohort")
+    assert cohort["image_path"].str.endswith(f"{eye.name}/patient_1004/CXR-JPG/s504/d4.jpg").sum() == 2
+
+
+def test_builder_stay_id_is_counted_not_used(mimic_eye_download, raw_root, tmp_path):
+    # the builder's unpadded StudyTime loses d1 (08:30, stay 31); every other image agrees with our link
+    report = prepare(tmp_path / "eye", mimic_eye=mimic_eye_download)
+    assert report["link"]["builder_stay_id_differs_by_mode"] == {"correct": 1, "paper": 0}
+    assert "differs from ours for 1 images (correct link)" in (tmp_path / "eye" / "prepare_report.md").read_text()
+    cohort, _ = load_cohort(tmp_path / "eye")
+    assert cohort.set_index("reading_id").loc["R1", "stay_id"] == 31
+    assert prepare(tmp_path / "raw", root=raw_root)["link"]["builder_stay_id_differs_by_mode"] is None
+
+
+def test_release_reads_spreadsheets_once_and_edstays_per_patient(mimic_eye_download):
+    files = locate(mimic_eye=mimic_eye_download).files
+    base = mimic_eye_download / "mimic-eye"
+    for table, relative in (("metadata", "cxr_meta.csv"), ("patients", "Hosp/patients.csv"),
+                            ("triage", "ED/triage.csv"), ("reflacx", "REFLACX/metadata.csv")):
+        assert files[table] == [base / "spreadsheets" / relative], table
+    # subjects of cxr_meta with ED stays: 1005 has none, 1006's image is not in the metadata
+    assert [p.relative_to(base).parts[0] for p in files["edstays"]] == [
+        f"patient_{s}" for s in (1001, 1002, 1003, 1004, 1007, 1008, 1009)]
+
+
+def test_download_root_or_inner_folder(mimic_eye_download, tmp_path):
+    assert locate(mimic_eye=mimic_eye_download).image_dir == mimic_eye_download / "mimic-eye"
+    assert locate(mimic_eye=mimic_eye_download / "mimic-eye").image_dir == mimic_eye_download / "mimic-eye"
+    shutil.copytree(mimic_eye_download / "mimic-eye", mimic_eye_download / "copy")
+    with pytest.raises(InputError, match=r"download: several MIMIC-Eye folders \(copy, mimic-eye\): give one"):
+        locate(mimic_eye=mimic_eye_download)
+
+
+def test_older_copy_reads_patients_per_patient(raw_root, tmp_path):
+    eye = to_mimic_eye(raw_root, tmp_path / "old", "xami-mimic")
+    files = locate(mimic_eye=eye).files
+    assert files["patients"][0] == eye / "patient_1001" / "Core" / "patients.csv"
+    assert len(files["patients"]) == len(files["triage"]) + 1  # 1005 has a patients row but no ED stay
+    assert files["reflacx"] == [eye / "spreadsheets" / "REFLACX" / "metadata.csv"]
+
+
+def test_bad_value_in_a_patient_slice_names_file_and_line(mimic_eye_download, tmp_path):
+    path = mimic_eye_download / "mimic-eye" / "patient_1002" / "ED" / "edstays.csv"
+    frame = pd.read_csv(path, index_col=0)
+    frame["stay_id"] = frame["stay_id"].astype(object)
+    frame.iloc[1, frame.columns.get_loc("stay_id")] = "abc"
+    frame.to_csv(path)
+    with pytest.raises(InputError, match=r"patient_1002/ED/edstays\.csv: line 3, column 'stay_id': "
+                                         r"expected a number, got 'abc'"):
+        prepare(tmp_path / "c", mimic_eye=mimic_eye_download)
+
+
+def test_mimic_eye_errors(mimic_eye_download, tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(InputError, match="empty: no patient_<subject_id> folders, here or one level down"):
         prepare(tmp_path / "c", mimic_eye=tmp_path / "empty")
-    eye = write_mimic_eye(tmp_path / "eye", main_data=True)
-    for folder in eye.iterdir():
-        shutil.rmtree(folder / "ED")
-    with pytest.raises(InputError, match=r"no patient_\*/ED/edstays.csv"):
+    eye = mimic_eye_download / "mimic-eye"
+    for folder in eye.glob("patient_*/ED"):
+        shutil.rmtree(folder)
+    with pytest.raises(InputError, match=r"no spreadsheets/ED/edstays.csv and no patient_\*/ED/edstays.csv "
+                                         r"\(the MIMIC-Eye edstays table\)"):
         prepare(tmp_path / "c", mimic_eye=eye)
+    (eye / "spreadsheets" / "Hosp" / "patients.csv").unlink()
+    with pytest.raises(InputError, match=r"no spreadsheets/Hosp/patients.csv and no patient_\*/Hosp/patients.csv "
+                                         r"or patient_\*/Core/patients.csv"):
+        locate(mimic_eye=eye)
     with pytest.raises(InputError, match="--mimic-eye replaces"):
         prepare(tmp_path / "c", mimic_eye=eye, root=tmp_path)
