@@ -17,9 +17,11 @@ REPORT_SECTIONS = ("readings", "excluded", "cleaning", "labels", "splits", "coho
 
 @pytest.fixture(scope="module")
 def eye(small, tmp_path_factory):
-    """``small`` repackaged as MIMIC-Eye 1.0.0: ``(inner folder, raw root, planted)``."""
+    """``small`` as MIMIC-Eye 1.0.0, three laterals named EyeGaze images: ``(inner folder, raw root, planted)``."""
     root, planted = small
-    return to_mimic_eye(root, tmp_path_factory.mktemp("download"), "1.0.0"), root, planted
+    meta = pd.read_csv(root / "mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz")
+    eye_gaze = frozenset(meta.loc[meta["ViewPosition"] == "LATERAL", "dicom_id"][:3])
+    return to_mimic_eye(root, tmp_path_factory.mktemp("download"), "1.0.0", eye_gaze), root, planted
 
 
 def study_time(date: int, hhmmss: float) -> datetime:
@@ -53,7 +55,10 @@ def test_release_files(eye):
     meta = pd.read_csv(sheets / "cxr_meta.csv", index_col=0)
     assert list(meta.columns[-4:]) == ["in_eye_gaze", "in_reflacx", "StudyDateTime", "stay_id"]
     raw_meta = pd.read_csv(root / "mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz")
-    assert meta.index.tolist() == raw_meta.index[raw_meta["dicom_id"].isin(reflacx["dicom_id"])].tolist()
+    lateral = raw_meta["ViewPosition"] == "LATERAL"
+    eye_gaze = lateral & (lateral.cumsum() <= 3)  # the fixture's first three laterals
+    assert meta.index.tolist() == raw_meta.index[raw_meta["dicom_id"].isin(reflacx["dicom_id"]) | eye_gaze].tolist()
+    assert (meta["in_eye_gaze"].sum(), (meta["in_eye_gaze"] & meta["in_reflacx"]).sum()) == (3, 0)
     subject = int(meta.loc[meta["stay_id"].notna(), "subject_id"].iloc[0])
     text = (base / f"patient_{subject}" / "CXR-JPG" / "cxr_meta.csv").read_text().splitlines()
     assert text[0].startswith(",dicom_id,") and text[1].endswith(".0")  # re-read spreadsheet: stay_id as float
@@ -67,6 +72,7 @@ def test_release_files(eye):
 def test_builder_stay_id_uses_the_unpadded_time(eye, tmp_path):
     base, root, _ = eye
     meta = pd.read_csv(base / "spreadsheets" / "cxr_meta.csv", index_col=0)
+    meta = meta[meta["in_reflacx"]]  # the report counts the images of REFLACX readings
     ours = correct_links(meta, pd.read_csv(root / "mimic-iv-ed/ed/edstays.csv.gz"))
     before_ten = (meta["StudyTime"] < 100000).to_numpy()
     builder = meta["stay_id"].astype("Int64").tolist()

@@ -2,10 +2,10 @@
 
 The builder (ChihchengHsieh/MIMIC-Eye, notebooks "[Patient-Level] (1)-(4)") reads the PhysioNet tables with
 ``pd.read_csv`` defaults and writes every table with ``DataFrame.to_csv`` (pandas' index column first). This
-module does the same steps on the tables the synthetic data has (no EyeGaze, chexpert/negbio/split tables or
-report texts):
+module does the same steps on the tables the synthetic data has (no chexpert/negbio/split tables, report
+texts or EyeGaze files; metadata images can be named EyeGaze's, so that their patients get folders too):
 
-1. ``cxr_meta``: the MIMIC-CXR metadata rows of the REFLACX images, plus ``in_eye_gaze`` (all False here),
+1. ``cxr_meta``: the MIMIC-CXR metadata rows of the REFLACX and EyeGaze images, plus ``in_eye_gaze``,
    ``in_reflacx``, ``StudyDateTime = float(str(StudyDate) + str(StudyTime))`` and the builder's ``stay_id``:
    the one ED stay with ``intime < StudyDateTime < outtime``, times compared as the numbers YYYYMMDDHHMMSS.
    StudyTime is not zero-padded there, so no study taken before 10:00 gets a ``stay_id``.
@@ -59,7 +59,8 @@ def generate_mimic_eye(out_dir: str | Path, layout: str = "1.0.0", **synth) -> d
     return planted
 
 
-def to_mimic_eye(raw_root: str | Path, out_dir: str | Path, layout: str = "1.0.0") -> Path:
+def to_mimic_eye(raw_root: str | Path, out_dir: str | Path, layout: str = "1.0.0",
+                 eye_gaze_dicoms: frozenset[str] = frozenset()) -> Path:
     """Write the MIMIC-Eye tree of the raw PhysioNet tree ``raw_root`` under ``out_dir``.
 
     Args:
@@ -67,6 +68,7 @@ def to_mimic_eye(raw_root: str | Path, out_dir: str | Path, layout: str = "1.0.0
             ``reflacx/main_data/``), as :func:`mdfnet.synth.generate` writes it.
         out_dir: the download's root; the tree goes into ``out_dir/mimic-eye/`` (or ``XAMI-MIMIC/``).
         layout: ``"1.0.0"`` or ``"xami-mimic"`` (see the module docstring).
+        eye_gaze_dicoms: metadata images to count as EyeGaze's (the builder's other source of images).
 
     Returns:
         The inner folder holding ``patient_*/`` and ``spreadsheets/``.
@@ -78,7 +80,7 @@ def to_mimic_eye(raw_root: str | Path, out_dir: str | Path, layout: str = "1.0.0
     reflacx = pd.concat([pd.read_csv(p) for p in sorted((raw / REFLACX_DIR).glob("metadata_phase_*.csv"))])
     edstays = pd.read_csv(_raw_table(raw / ED_DIR / "edstays.csv"))
     cxr_meta = builder_cxr_meta(pd.read_csv(_raw_table(raw / CXR_DIR / "mimic-cxr-2.0.0-metadata.csv")),
-                                reflacx, edstays)
+                                reflacx, edstays, eye_gaze_dicoms)
     _write(cxr_meta, sheets / "cxr_meta.csv")
     cxr_meta = pd.read_csv(sheets / "cxr_meta.csv", index_col=0)  # the later notebooks start from this file
     _write(reflacx, sheets / "REFLACX" / "metadata.csv")
@@ -107,11 +109,14 @@ def to_mimic_eye(raw_root: str | Path, out_dir: str | Path, layout: str = "1.0.0
     return base
 
 
-def builder_cxr_meta(metadata: pd.DataFrame, reflacx: pd.DataFrame, edstays: pd.DataFrame) -> pd.DataFrame:
-    """The builder's ``cxr_meta``: metadata rows of the REFLACX images (original index kept) + its 4 columns."""
-    cxr_meta = metadata[metadata["dicom_id"].isin(set(reflacx["dicom_id"]))].copy()
-    cxr_meta["in_eye_gaze"] = False
-    cxr_meta["in_reflacx"] = True
+def builder_cxr_meta(metadata: pd.DataFrame, reflacx: pd.DataFrame, edstays: pd.DataFrame,
+                     eye_gaze_dicoms: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """The builder's ``cxr_meta``: metadata rows of the REFLACX/EyeGaze images (original index) + its 4 columns."""
+    in_reflacx = metadata["dicom_id"].isin(set(reflacx["dicom_id"]))
+    in_eye_gaze = metadata["dicom_id"].isin(eye_gaze_dicoms)
+    cxr_meta = metadata[in_reflacx | in_eye_gaze].copy()
+    cxr_meta["in_eye_gaze"] = in_eye_gaze[cxr_meta.index]
+    cxr_meta["in_reflacx"] = in_reflacx[cxr_meta.index]
     cxr_meta["StudyDateTime"] = [float(str(d) + str(t)) for d, t in zip(cxr_meta["StudyDate"], cxr_meta["StudyTime"])]
     cxr_meta["stay_id"] = builder_stay_ids(cxr_meta, edstays)
     return cxr_meta
