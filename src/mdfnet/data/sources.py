@@ -11,15 +11,13 @@ Two layouts are understood:
   ``patient_{subject}/`` folder per patient, every CSV written by pandas with its index column first. Each
   table is read from the first of these that exists:
 
-  ========== ==================================== ==================================================
-  table      full table (read once)               else every patient's slice, stacked
-  ========== ==================================== ==================================================
-  metadata   ``spreadsheets/cxr_meta.csv``        ``patient_*/CXR-JPG/cxr_meta.csv``
-  patients   ``spreadsheets/Hosp/patients.csv``   ``patient_*/Hosp/patients.csv`` or ``Core/patients.csv``
-  edstays    ``spreadsheets/ED/edstays.csv``      ``patient_*/ED/edstays.csv`` (the release has only these)
-  triage     ``spreadsheets/ED/triage.csv``       ``patient_*/ED/triage.csv``
-  reflacx    ``spreadsheets/REFLACX/metadata.csv`` ``patient_*/REFLACX/metadata.csv``
-  ========== ==================================== ==================================================
+  | table    | full table, read once                 | else every patient's slice, joined                         |
+  |----------|---------------------------------------|------------------------------------------------------------|
+  | metadata | ``spreadsheets/cxr_meta.csv``         | ``patient_*/CXR-JPG/cxr_meta.csv``                         |
+  | patients | ``spreadsheets/Hosp/patients.csv``    | ``patient_*/Hosp/patients.csv`` or ``Core/patients.csv``   |
+  | edstays  | ``spreadsheets/ED/edstays.csv``       | ``patient_*/ED/edstays.csv`` (the release has only these)  |
+  | triage   | ``spreadsheets/ED/triage.csv``        | ``patient_*/ED/triage.csv``                                |
+  | reflacx  | ``spreadsheets/REFLACX/metadata.csv`` | ``patient_*/REFLACX/metadata.csv``                         |
 
   Images are ``patient_{subject}/CXR-JPG/s{study}/{dicom}.jpg``, ellipses
   ``patient_{subject}/REFLACX/main_data/{id}/anomaly_location_ellipses.csv`` (``REFLACX/{id}/`` in the
