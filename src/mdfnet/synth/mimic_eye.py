@@ -137,7 +137,7 @@ def builder_stay_ids(cxr_meta: pd.DataFrame, edstays: pd.DataFrame) -> np.ndarra
 
 
 def _time_number(times: pd.Series) -> pd.Series:
-    """"2180-05-06 19:17:00" -> 21800506191700.0 by deleting - / space : (a missing time -> inf), as the builder."""
+    """Times as the builder's numbers: 2180-05-06 19:17:00 -> 21800506191700.0 (a missing time -> inf)."""
     digits = times.astype("string").str.replace(r"[-/ :]", "", regex=True)
     return pd.to_numeric(digits).astype(float).fillna(np.inf)
 
