@@ -1,12 +1,16 @@
-"""Time ``mdfnet prepare`` on full-MIMIC-sized synthetic tables.
+"""Time ``mdfnet prepare`` on full-MIMIC-sized synthetic tables, raw and as MIMIC-Eye 1.0.0.
 
 Builds, in a temporary folder, csv.gz tables the size of the real ones (377,000 radiograph rows, 450,000
 ED stays and triage rows, 300,000 patients, 3,000 REFLACX readings with their ellipse files and tiny JPEGs),
-then runs ``prepare`` in a fresh child process and prints its wall time and peak memory (max RSS).
-Generation is not timed. Goal: under 30 s and under 4 GB on 2 CPU cores.
+then repackages them as the MIMIC-Eye builder does (:func:`mdfnet.synth.to_mimic_eye`), with one
+radiograph each of about 600 more patients named EyeGaze images, so that there are 3,200 patient folders
+(the release has 3,192). ``prepare --root`` and ``prepare --mimic-eye`` on the same data then run, each in a
+fresh child process, alternately ``--repeats`` times; the best wall time of each, with its peak memory (max
+RSS), is printed. Generation is not timed.
+Goals on 2 CPU cores: raw under 30 s and 4 GB; MIMIC-Eye under 10 s.
 
-    .venv/bin/python benchmarks/bench_prepare.py            # generate, time, clean up
-    .venv/bin/python benchmarks/bench_prepare.py --keep DIR # keep the generated tables in DIR
+    .venv/bin/python benchmarks/bench_prepare.py            # generate, time both, clean up
+    .venv/bin/python benchmarks/bench_prepare.py --keep DIR # keep the generated folders in DIR (reused)
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 from PIL import Image
 
 N_RADIOGRAPHS, N_STAYS, N_PATIENTS, N_READINGS, N_IMAGES = 377_000, 450_000, 300_000, 3_000, 2_600
+N_PATIENT_FOLDERS = 3_200  # MIMIC-Eye 1.0.0 has 3,192: REFLACX's patients plus EyeGaze's
 LABELS = ["Enlarged cardiac silhouette", "Atelectasis", "Pleural abnormality", "Consolidation", "Pulmonary edema",
           "Support devices"]
 
@@ -109,37 +114,74 @@ def write_reflacx(root: Path, rng: np.random.Generator, images: pd.DataFrame) ->
         (main / reading_id / "anomaly_location_ellipses.csv").write_text(header + "\n".join(lines) + "\n")
 
 
-def run_prepare(root: Path, out: Path) -> None:
-    """Child process: time prepare() alone and print JSON with the time and peak RSS."""
+def eye_gaze_images(root: Path, seed: int = 1) -> frozenset[str]:
+    """One radiograph (with a tiny JPEG) of each patient that tops REFLACX's up to N_PATIENT_FOLDERS."""
+    rng = np.random.default_rng(seed)
+    meta = pd.read_csv(root / "mimic-cxr-jpg" / "mimic-cxr-2.0.0-metadata.csv.gz",
+                       usecols=["dicom_id", "subject_id", "study_id"])
+    read = pd.concat([pd.read_csv(p, usecols=["subject_id"])
+                      for p in (root / "reflacx" / "main_data").glob("metadata_phase_*.csv")])["subject_id"].unique()
+    others = meta[~meta["subject_id"].isin(read)].drop_duplicates("subject_id")
+    chosen = others.iloc[rng.choice(len(others), N_PATIENT_FOLDERS - len(read), replace=False)]
+    tiny = Image.fromarray(np.full((8, 8), 128, np.uint8))
+    for dicom, subject, study in chosen.itertuples(index=False):
+        folder = root / "mimic-cxr-jpg" / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tiny.save(folder / f"{dicom}.jpg")
+    return frozenset(chosen["dicom_id"])
+
+
+def run_prepare(source: str, folder: Path, out: Path) -> None:
+    """Child process: time prepare() alone on ``--root`` or ``--mimic-eye`` and print JSON with time and peak RSS."""
     from mdfnet.data.prepare import prepare
 
     start = time.perf_counter()
-    report = prepare(out, root=root)
+    report = prepare(out, **{source: folder})
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(json.dumps({"prepare_s": round(seconds, 2), "peak_rss_mb": round(peak_mb), "kept": report["readings"]["kept"],
-                      "by_mode": report["link"]["cohort_size_by_mode"]}))
+                      "by_mode": report["link"]["cohort_size_by_mode"],
+                      "builder_differs": report["link"]["builder_stay_id_differs_by_mode"]}))
+
+
+def time_child(source: str, folder: Path, out: Path) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--child", source, str(folder), str(out)],
+                            check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
-    parser.add_argument("--child", nargs=2, type=Path, metavar=("ROOT", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each layout; the best is shown (default 3)")
+    parser.add_argument("--child", nargs=3, metavar=("SOURCE", "FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_prepare(*args.child)
+        run_prepare(args.child[0], Path(args.child[1]), Path(args.child[2]))
         return
+    from mdfnet.synth import to_mimic_eye
+
     with tempfile.TemporaryDirectory() as scratch:
-        root = args.keep or Path(scratch) / "physionet"
+        base = args.keep or Path(scratch)
+        root, download = base / "physionet", base / "mimic-eye-download"
         if not (root / "reflacx").is_dir():
             start = time.perf_counter()
             generate(root)
             print(f"generated tables in {time.perf_counter() - start:.1f} s (not timed below)")
-        result = subprocess.run([sys.executable, __file__, "--child", str(root), str(Path(scratch) / "cohort")],
-                                check=True, capture_output=True, text=True)
-        figures = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"prepare: {figures['prepare_s']} s, peak memory {figures['peak_rss_mb']} MB, "
-              f"kept {figures['kept']} readings (by mode {figures['by_mode']})")
+        if not download.is_dir():
+            start = time.perf_counter()
+            eye = to_mimic_eye(root, download, "1.0.0", eye_gaze_images(root))
+            folders = sum(1 for p in eye.iterdir() if p.name.startswith("patient_"))
+            print(f"repackaged as MIMIC-Eye 1.0.0 ({folders} patient folders) in {time.perf_counter() - start:.1f} s")
+        runs = [(time_child("root", root, Path(scratch) / "raw_cohort"),
+                 time_child("mimic_eye", download, Path(scratch) / "eye_cohort")) for _ in range(args.repeats)]
+        raw = min((r for r, _ in runs), key=lambda r: r["prepare_s"])
+        eye = min((e for _, e in runs), key=lambda e: e["prepare_s"])
+        print(f"prepare --root:      {raw['prepare_s']} s, peak memory {raw['peak_rss_mb']} MB, "
+              f"kept {raw['kept']} readings (by mode {raw['by_mode']})")
+        print(f"prepare --mimic-eye: {eye['prepare_s']} s, peak memory {eye['peak_rss_mb']} MB, "
+              f"kept {eye['kept']} readings (by mode {eye['by_mode']}); builder stay_id differs "
+              f"{eye['builder_differs']}; {eye['prepare_s'] / raw['prepare_s']:.2f}x the raw layout's time")
 
 
 if __name__ == "__main__":

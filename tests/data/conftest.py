@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 from raw_layout import write_raw_layout
+from mdfnet.synth.mimic_eye import to_mimic_eye
 
 
 @pytest.fixture()
 def raw_root(tmp_path: Path) -> Path:
     return write_raw_layout(tmp_path / "physionet")
+
+
+@pytest.fixture()
+def mimic_eye_download(raw_root: Path, tmp_path: Path) -> Path:
+    """The same tables repackaged as MIMIC-Eye 1.0.0: the download's root, holding ``mimic-eye/``."""
+    to_mimic_eye(raw_root, tmp_path / "download", "1.0.0")
+    return tmp_path / "download"

@@ -18,7 +18,8 @@ def test_correct_mode_cohort_and_exclusions(raw_root, tmp_path):
     report = prepare(tmp_path / "cohort", root=raw_root)
     assert report["readings"] == {"read": EXPECTED["read"], "kept": EXPECTED["kept"]}
     assert report["excluded"] == EXPECTED["excluded"]
-    assert report["link"] == {"studies_before_10am": 1, "cohort_size_by_mode": EXPECTED["by_mode"]}
+    assert report["link"] == {"studies_before_10am": 1, "cohort_size_by_mode": EXPECTED["by_mode"],
+                              "builder_stay_id_differs_by_mode": None}
     cohort, boxes = load_cohort(tmp_path / "cohort")
     assert list(cohort.columns[: len(COHORT_COLUMNS)]) == list(COHORT_COLUMNS)
     assert list(boxes.columns[: len(BOX_COLUMNS)]) == list(BOX_COLUMNS)

@@ -3,7 +3,7 @@
 Examples::
 
     mdfnet prepare --root /data/physionet --out data/cohort
-    mdfnet prepare --mimic-eye /data/mimic-eye --out data/cohort --split official
+    mdfnet prepare --mimic-eye /data/mimic-eye-multimodal-datasets/1.0.0 --out data/cohort --split official
     mdfnet prepare --root /data/physionet --out data/cohort_paper --link-mode paper
 """
 
@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sources.add_argument("--mimic-iv", help="MIMIC-IV folder (hosp/patients.csv.gz, or core/ for 1.0)")
     sources.add_argument("--mimic-iv-ed", help="MIMIC-IV-ED folder (ed/edstays.csv.gz, ed/triage.csv.gz)")
     sources.add_argument("--reflacx", help="REFLACX folder (main_data/metadata_phase_*.csv and main_data/<id>/)")
-    sources.add_argument("--mimic-eye", help="a MIMIC-Eye folder (patient_<subject_id>/...) instead of the four above")
+    sources.add_argument("--mimic-eye", help="MIMIC-Eye 1.0.0 instead of the four above: the download's root or its "
+                                             "mimic-eye/ folder (spreadsheets/, patient_<subject_id>/)")
     parser.add_argument("--link-mode", choices=("correct", "paper"), default="correct",
                         help="'paper' reproduces the authors' unpadded-StudyTime bug (no study before 10:00 links)")
     parser.add_argument("--split", choices=("random", "official"), default="random",

@@ -8,23 +8,28 @@ import time
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "synth", help="write synthetic raw data in the PhysioNet layout",
+        "synth", help="write synthetic raw data in the PhysioNet (or MIMIC-Eye) layout",
         description="Write the four sources (mimic-cxr-jpg/, mimiciv/hosp/, mimic-iv-ed/ed/, reflacx/main_data/) "
                     "under --out, with SYNTH_README.md describing the generative model and planted.json the "
-                    "planted quirk counts. Then: mdfnet prepare --root OUT.")
+                    "planted quirk counts. Then: mdfnet prepare --root OUT. With --layout mimic-eye the same "
+                    "data are repackaged as the MIMIC-Eye 1.0.0 builder does, into OUT/mimic-eye/; then: "
+                    "mdfnet prepare --mimic-eye OUT.")
     parser.add_argument("--out", required=True, help="folder to write (created)")
     parser.add_argument("--patients", type=int, default=500, help="patients, one REFLACX-read study each (default 500)")
     parser.add_argument("--image-size", type=int, default=512,
                         help="nominal film size in px; each side varies 0.85-1.15x (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="fixes every table and image (default 0)")
+    parser.add_argument("--layout", choices=("raw", "mimic-eye"), default="raw",
+                        help="raw: the four PhysioNet folders (default); mimic-eye: MIMIC-Eye 1.0.0's folders")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mdfnet.synth import generate
+    from mdfnet.synth import generate, generate_mimic_eye
 
     start = time.perf_counter()
-    planted = generate(args.out, patients=args.patients, image_size=args.image_size, seed=args.seed)
+    write = generate_mimic_eye if args.layout == "mimic-eye" else generate
+    planted = write(args.out, patients=args.patients, image_size=args.image_size, seed=args.seed)
     readings = planted["readings"]
     print(f"wrote {readings['read']} readings ({readings['kept']} linkable, "
           f"{planted['labels']['readings_without_finding']} without finding) for {args.patients} patients "

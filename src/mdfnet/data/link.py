@@ -80,3 +80,10 @@ def link_stays(studies: pd.DataFrame, edstays: pd.DataFrame, mode: str = "correc
     single = inside[n_stays[inside["row"].to_numpy()] == 1]
     stay.iloc[single["row"].to_numpy()] = single["stay_id"].to_numpy()
     return pd.DataFrame({"n_stays": n_stays, "stay_id": stay.to_numpy()}, index=studies.index)
+
+
+def count_differing(theirs: pd.Series, ours: pd.Series) -> int:
+    """How many rows two links [N] disagree on: different stays, or a stay on one side only (NaN/NA = none)."""
+    a = pd.to_numeric(theirs).to_numpy(dtype=float, na_value=np.nan)
+    b = pd.to_numeric(ours).to_numpy(dtype=float, na_value=np.nan)
+    return int((~((a == b) | (np.isnan(a) & np.isnan(b)))).sum())

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mdfnet.data import clean, labels, link, report
 from mdfnet.data.images import image_is_readable
-from mdfnet.data.sources import RawTables, Sources, file_exists, locate, read_sources
+from mdfnet.data.sources import BUILDER_STAY_ID, RawTables, Sources, file_exists, locate, read_sources
 from mdfnet.data.split import check_no_leakage, official_split, split_by_patient, split_summary
 from mdfnet.errors import InputError
 from mdfnet.schema import BOX_COLUMNS, BOX_COUNT_COLUMNS, CLASSES, CLINICAL_FEATURES, COHORT_COLUMNS
@@ -78,7 +78,8 @@ def prepare(out_dir: str | Path, *, root=None, mimic_cxr_jpg=None, mimic_iv=None
         "readings": {"read": int(len(readings)), "kept": int(len(cohort))},
         "excluded": {r: int((reasons[link_mode] == r).sum()) for r in EXCLUSION_REASONS},
         "link": {"studies_before_10am": int((kept["study_hour"] < 10).sum()),
-                 "cohort_size_by_mode": {m: int((reasons[m] == "").sum()) for m in link.LINK_MODES}},
+                 "cohort_size_by_mode": {m: int((reasons[m] == "").sum()) for m in link.LINK_MODES},
+                 "builder_stay_id_differs_by_mode": builder_stay_id_differs(readings)},
         "cleaning": cleaning,
         "labels": label_counts,
         "splits": split_summary(cohort),
@@ -119,12 +120,23 @@ def build_readings(tables: RawTables, sources: Sources) -> pd.DataFrame:
                             zip(images["subject_id"], images["study_id"], images["dicom_id"])]
     images["image_exists"] = file_exists(images["image_path"].tolist())
     keep = ["dicom_id", "study_id", "StudyTime", "study_datetime", "study_hour", "image_path", "image_exists"]
-    keep += [c for c in images.columns if c.startswith(("n_stays_", "stay_id_"))]
+    keep += [c for c in images.columns if c.startswith(("n_stays_", "stay_id_")) or c == BUILDER_STAY_ID]
     images["view_position"] = images["ViewPosition"] if "ViewPosition" in images else pd.NA
     readings = readings.merge(images[keep + ["view_position"]], on="dicom_id", how="left", indicator=True)
     readings["in_metadata"] = readings.pop("_merge").eq("both").to_numpy()
     readings["ellipse_path"] = [sources.ellipse_path(s, r) for s, r in zip(readings["subject_id"], readings["reading_id"])]
     return readings
+
+
+def builder_stay_id_differs(readings: pd.DataFrame) -> dict[str, int] | None:
+    """Per link mode, the images (of readings, in the metadata) whose MIMIC-Eye ``stay_id`` is not our link.
+
+    None when the source carries no builder ``stay_id`` (the raw layout).
+    """
+    if BUILDER_STAY_ID not in readings:
+        return None
+    images = readings[readings["in_metadata"]].drop_duplicates("dicom_id")
+    return {mode: link.count_differing(images[BUILDER_STAY_ID], images[f"stay_id_{mode}"]) for mode in link.LINK_MODES}
 
 
 def exclusion_reasons(readings: pd.DataFrame, mode: str, readable: dict[str, bool] | None = None) -> pd.Series:

@@ -44,8 +44,12 @@ def summary_markdown(report: dict) -> str:
     lines += ["", "## Linking", "",
               f"Kept readings with the correct time parsing: {by_mode['correct']}; with the authors' "
               f"unpadded-time bug (`--link-mode paper`): {by_mode['paper']}. Kept studies taken before 10:00: "
-              f"{report['link']['studies_before_10am']}.", "",
-              "## Cleaning rules applied (counts)", "", "| rule | values |", "|---|---|"]
+              f"{report['link']['studies_before_10am']}.", ""]
+    builder = report["link"].get("builder_stay_id_differs_by_mode")
+    if builder is not None:
+        lines += [f"MIMIC-Eye's own `stay_id` (linked with the unpadded StudyTime, not used) differs from ours for "
+                  f"{builder['correct']} images (correct link) and {builder['paper']} images (paper link).", ""]
+    lines += ["## Cleaning rules applied (counts)", "", "| rule | values |", "|---|---|"]
     lines += [f"| {rule} | {n} |" for rule, n in report["cleaning"].items()]
     label_counts = report["labels"]
     lines += ["", "## Labels", "", "| class | boxes |", "|---|---|"]

@@ -3,9 +3,12 @@
 ``generate(out_dir, patients=500, image_size=512, seed=0, spec=None) -> dict`` writes the four sources,
 their chest films, ``SYNTH_README.md`` (the generative model), ``synth_spec.json`` and ``planted.json``
 (the planted quirk counts, keyed like ``prepare_report.json``). See :mod:`mdfnet.synth.spec`.
+``to_mimic_eye(raw_root, out_dir)`` repackages such a tree as the MIMIC-Eye builder does, and
+``generate_mimic_eye(out_dir, ...)`` does both (see :mod:`mdfnet.synth.mimic_eye`).
 """
 
 from mdfnet.synth.generate import generate
+from mdfnet.synth.mimic_eye import generate_mimic_eye, to_mimic_eye
 from mdfnet.synth.spec import SynthSpec
 
-__all__ = ["SynthSpec", "generate"]
+__all__ = ["SynthSpec", "generate", "generate_mimic_eye", "to_mimic_eye"]
