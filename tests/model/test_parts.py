@@ -79,3 +79,21 @@ def test_random_init_says_so_and_a_missing_file_is_a_clear_error(tmp_path):
     torch.save({"fc.weight": torch.zeros(1)}, wrong)
     with pytest.raises(InputError, match="does not fit resnet18"):
         build_backbone("resnet18", 64, pretrained=wrong)
+
+
+def test_film_box_head_starts_as_the_plain_head_and_then_gates_it():
+    from torchvision.models.detection.faster_rcnn import TwoMLPHead
+
+    from mdfnet.model.heads import FiLMBoxHead
+
+    torch.manual_seed(0)
+    head, plain = FiLMBoxHead(pooled=12, clinical_dim=3, hidden=5), TwoMLPHead(12, 5)
+    plain.fc6.load_state_dict(head.fc6.state_dict())
+    plain.fc7.load_state_dict(head.fc7.state_dict())
+    pooled, vector = torch.randn(4, 12), torch.randn(4, 3)
+    x = torch.cat([pooled, vector], dim=1)
+    assert head(x).shape == (4, 5)
+    torch.testing.assert_close(head(x), plain(pooled))  # zero-initialised FiLM: the vector does nothing yet
+    with torch.no_grad():
+        head.film.bias[:5] = -1.0  # gamma = -1 zeroes every hidden unit: fc7 sees only beta = 0
+    torch.testing.assert_close(head(x), torch.relu(head.fc7.bias).expand(4, 5))

@@ -20,11 +20,12 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from mdfnet.config import ModelConfig, preset as config_preset
 from mdfnet.errors import InputError
+from mdfnet.model.anchors import Anchors, resolve_anchors
 from mdfnet.model.backbones import build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
-from mdfnet.model.heads import FusedRoIPool
+from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool
 from mdfnet.model.loss import LOSS_TERMS, LOSS_WEIGHTINGS
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
@@ -74,27 +75,21 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
 
     def make_backbone() -> nn.Module:
-        return build_backbone(cfg.backbone, C, cfg.fpn, weights)
+        return build_backbone(cfg.backbone, C, cfg.fpn, weights, cfg.feature_stride)
 
     backbone = make_backbone()
     levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
-    if cfg.fpn:  # one anchor size per pyramid level, all ratios everywhere
-        sizes = tuple((s,) for s in cfg.anchor_sizes)
-        if len(sizes) != len(levels):
-            raise InputError(f"with FPN give {len(levels)} anchor sizes (one per level), got {cfg.anchor_sizes}")
-    else:  # the paper: every size on the one stride-32 map (15 anchors per location)
-        sizes = (tuple(cfg.anchor_sizes),)
-    anchors = AnchorGenerator(sizes, (tuple(cfg.aspect_ratios),) * len(sizes))
+    anchors = anchor_generator(model_anchors(cfg), cfg.fpn)
+    proposals = dict(zip(("training", "testing"), cfg.rpn_proposals))
     rpn = RegionProposalNetwork(
         anchors, RPNHead(C, anchors.num_anchors_per_location()[0]),
         fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
-        pre_nms_top_n={"training": 2000, "testing": 1000}, post_nms_top_n={"training": 2000, "testing": 1000},
-        nms_thresh=cfg.rpn_nms_thresh,
+        pre_nms_top_n=proposals, post_nms_top_n=proposals, nms_thresh=cfg.rpn_nms_thresh,
     )
     pooled = C * 7 * 7
     if variant.fuse_1d:
         box_pool = FusedRoIPool(levels, output_size=7, sampling_ratio=2)
-        box_head = TwoMLPHead(pooled + D, cfg.box_head_dim)
+        box_head = FUSIONS_1D[cfg.fusion_1d](pooled, D, cfg.box_head_dim)
     else:
         box_pool = MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2)
         box_head = TwoMLPHead(pooled, cfg.box_head_dim)
@@ -105,7 +100,7 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
                           mask_predictor=MaskRCNNPredictor(256, 256, NUM_CLASSES))
     roi_heads = RoIHeads(
         box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, NUM_CLASSES),
-        fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
+        fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=cfg.box_samples, positive_fraction=0.25,
         bbox_reg_weights=None, score_thresh=cfg.box_score_thresh, nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.detections_per_img, **mask_parts,
     )
@@ -124,8 +119,29 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
                   fuse_1d=variant.fuse_1d, variant=cfg.variant)
 
 
+def model_anchors(cfg: ModelConfig) -> Anchors:
+    """The anchors ``cfg`` builds (``"auto"`` must have been resolved by ``train`` already)."""
+    return resolve_anchors(cfg.anchor_sizes, cfg.aspect_ratios, cfg.image_size)
+
+
+def feature_strides(cfg: ModelConfig) -> tuple[int, ...]:
+    """Stride of each map the RPN reads: one, or the five FPN levels (4, 8, 16, 32, 64)."""
+    return (4, 8, 16, 32, 64) if cfg.fpn else (cfg.feature_stride,)
+
+
+def anchor_generator(anchors: Anchors, fpn: bool) -> AnchorGenerator:
+    """torchvision's generator: every size on the one map, or (FPN) one size per level, all ratios everywhere."""
+    if fpn:
+        if len(anchors.sizes) != 5:
+            raise InputError(f"with FPN give 5 anchor sizes (one per level), got {list(anchors.sizes)}")
+        sizes = tuple((s,) for s in anchors.sizes)
+    else:  # the paper: every size on the one map (15 anchors per location)
+        sizes = (tuple(anchors.sizes),)
+    return AnchorGenerator(sizes, (tuple(anchors.ratios),) * len(sizes))
+
+
 def _check(cfg: ModelConfig) -> None:
-    choices = {"variant": VARIANTS, "fusion": FUSIONS, "spatialiser": SPATIALISERS,
+    choices = {"variant": VARIANTS, "fusion": FUSIONS, "fusion_1d": FUSIONS_1D, "spatialiser": SPATIALISERS,
                "loss_weighting": LOSS_WEIGHTINGS}
     for key, registry in choices.items():
         if getattr(cfg, key) not in registry:
