@@ -97,3 +97,24 @@ def test_film_box_head_starts_as_the_plain_head_and_then_gates_it():
     with torch.no_grad():
         head.film.bias[:5] = -1.0  # gamma = -1 zeroes every hidden unit: fc7 sees only beta = 0
     torch.testing.assert_close(head(x), torch.relu(head.fc7.bias).expand(4, 5))
+
+
+def test_finest_level_is_the_pyramids_finest_map_and_uses_every_parameter():
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+
+    from mdfnet.model.backbones import FinestLevel, build_backbone
+
+    torch.manual_seed(0)
+    backbone = build_backbone("mobilenet_v3_small", 16, stride=8)
+    assert isinstance(backbone, FinestLevel)
+    x = torch.randn(2, 3, 64, 64)
+    out = backbone(x)
+    assert list(out) == ["0"] and out["0"].shape == (2, 16, 8, 8)
+    # the same as torchvision's full pyramid's finest level, with the same weights
+    full = BackboneWithFPN(backbone.body, {}, [1, 1, 1], 16)
+    full.body, full.fpn.inner_blocks = backbone.body, backbone.fpn.inner_blocks
+    full.fpn.layer_blocks = torch.nn.ModuleList([backbone.fpn.layer_blocks[0]] * 3)
+    torch.testing.assert_close(out["0"], next(iter(full(x).values())))
+    out["0"].sum().backward()
+    assert all(p.grad is not None for p in backbone.parameters())  # DDP needs no find_unused_parameters
+    assert build_backbone("mobilenet_v3_small", 16, stride=16)(x)["0"].shape == (2, 16, 4, 4)

@@ -8,8 +8,8 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
-The run folder holds ``config.yaml`` (resolved: ``model.anchor_sizes=auto`` is replaced by the fitted
-anchors), ``anchors.json`` (the anchors and their recall of the training boxes), ``provenance.json (versions, git revision),
+The run folder holds ``config.yaml`` (resolved), ``anchors.json`` (the anchors in pixels, fitted to the
+training boxes for ``model.anchor_sizes=auto``, and their recall of those boxes), ``provenance.json (versions, git revision),
 ``metrics.csv`` (one row per epoch: every loss term, validation AP/AR at IoBB 0.5, seconds),
 ``last.pt`` (every epoch, for ``--resume``) and ``best.pt`` (best validation AP at IoBB 0.5; the
 test split is never looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends
@@ -36,12 +36,12 @@ from tqdm import tqdm
 from mdfnet.config import Config, config_from_dict, save_config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, clinical_tensor, collate
-from mdfnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, save_checkpoint
 from mdfnet.engine.evaluate import evaluate_model
 from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
 from mdfnet.errors import InputError
 from mdfnet.model import build_from_config, fit_statistics
-from mdfnet.model.anchors import anchor_recall, resolve_anchors
+from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
 from mdfnet.model.build import feature_strides
 from mdfnet.model.loss import LOSS_TERMS
 
@@ -77,12 +77,11 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
 
-    if not resume:
-        cfg = _fit_anchors(cfg, train_set, out, log)
+    anchors = anchors_from_checkpoint(state) if resume else _fit_anchors(cfg, train_set, out, log)
     with warnings.catch_warnings():
         if resume:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model)
+        model = build_from_config(cfg.model, anchors)
     if model.clinical_encoder is not None:  # scaler fitted on the train split only
         model.clinical_encoder.set_statistics(*fit_statistics(clinical_tensor(train_set.frame)))
     model.to(device)
@@ -143,9 +142,9 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
             "epochs": len(history)}
 
 
-def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Config:
-    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall; return the config
-    with explicit anchors (so every later build, e.g. from a checkpoint, makes the same network)."""
+def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Anchors:
+    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
+    keep the result, so every later build (evaluate, predict, resume) makes the same network."""
     boxes = train_set.resized_boxes()
     m = cfg.model
     anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes)
@@ -156,8 +155,7 @@ def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Confi
         (out / "anchors.json").write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
         log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
             f"{100 * recall:.0f} % of the {len(boxes)} training boxes have an anchor at IoU >= 0.5")
-    model = dataclasses.replace(m, anchor_sizes=anchors.sizes, aspect_ratios=anchors.ratios)
-    return dataclasses.replace(cfg, model=model)
+    return anchors
 
 
 def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,

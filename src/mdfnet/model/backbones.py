@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 from torchvision.models import WeightsEnum
@@ -96,24 +97,28 @@ class SingleMapBackbone(nn.Module):
 
 
 class FinestLevel(nn.Module):
-    """A feature pyramid over strides ``stride..32`` that hands on only its finest map, as ``"0"``.
+    """A feature pyramid over strides ``stride..32`` that makes only its finest map, as ``"0"``.
 
     One map, as in the paper, but fine enough for small findings: the stride-32 semantics reach it
-    through the pyramid's top-down path, and the RPN and the box head run on one level, not five.
+    through torchvision's top-down path (its ``FeaturePyramidNetwork``'s lateral 1x1 convs and nearest
+    upsampling), and only the finest level gets its 3x3 output conv; the RPN and the box head run on one
+    level, not five. ``[N, 3, H, W] -> {"0": [N, C, H/stride, W/stride]}``.
     """
 
     def __init__(self, pyramid: BackboneWithFPN) -> None:
         super().__init__()
-        self.pyramid = pyramid
+        self.body = pyramid.body
+        self.fpn = pyramid.fpn
+        self.fpn.layer_blocks = self.fpn.layer_blocks[:1]  # the coarser levels' output convs would be unused
         self.out_channels = pyramid.out_channels
 
-    @property
-    def body(self) -> nn.Module:
-        """The classifier's layers up to stride 32 (torchvision's ``IntermediateLayerGetter``, keyed "0", "1", ...)."""
-        return self.pyramid.body
-
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        return OrderedDict([("0", next(iter(self.pyramid(x).values())))])
+        stages = list(self.body(x).values())  # finest first
+        top = self.fpn.get_result_from_inner_blocks(stages[-1], -1)
+        for i in range(len(stages) - 2, -1, -1):
+            lateral = self.fpn.get_result_from_inner_blocks(stages[i], i)
+            top = lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
+        return OrderedDict([("0", self.fpn.get_result_from_layer_blocks(top, 0))])
 
 
 FEATURE_STRIDES = (8, 16, 32)

@@ -66,9 +66,12 @@ def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> MDF
     return build_from_config(dataclasses.replace(cfg, variant=variant, **overrides))
 
 
-def build_from_config(cfg: ModelConfig) -> MDFNet:
+def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> MDFNet:
     """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
-    (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random."""
+    (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random.
+
+    ``anchors``: resolved anchors (``train`` fits ``"auto"`` ones; checkpoints keep them); by default
+    the config's (:func:`model_anchors`)."""
     _check(cfg)
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
@@ -79,10 +82,11 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
 
     backbone = make_backbone()
     levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
-    anchors = anchor_generator(model_anchors(cfg), cfg.fpn)
+    anchors = anchors or model_anchors(cfg)
+    generator = anchor_generator(anchors, cfg.fpn)
     proposals = dict(zip(("training", "testing"), cfg.rpn_proposals))
     rpn = RegionProposalNetwork(
-        anchors, RPNHead(C, anchors.num_anchors_per_location()[0]),
+        generator, RPNHead(C, generator.num_anchors_per_location()[0]),
         fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
         pre_nms_top_n=proposals, post_nms_top_n=proposals, nms_thresh=cfg.rpn_nms_thresh,
     )
@@ -114,9 +118,11 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
         fusion = FUSIONS[cfg.fusion](C, D)
         if fusion.uses_clinical_map:
             branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
-    return MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
-                  clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
-                  fuse_1d=variant.fuse_1d, variant=cfg.variant)
+    model = MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
+                   clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
+                   fuse_1d=variant.fuse_1d, variant=cfg.variant)
+    model.anchors = anchors
+    return model
 
 
 def model_anchors(cfg: ModelConfig) -> Anchors:
