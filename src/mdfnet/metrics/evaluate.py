@@ -60,11 +60,13 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
     with gc_paused():
         matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
                             score_threshold=score_threshold)
-        return _evaluate(matching, thresholds, score_threshold, count_threshold)
+        return evaluate_matching(matching, thresholds, score_threshold, count_threshold)
 
 
-def _evaluate(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,
-              count_threshold: float | None) -> dict:
+def evaluate_matching(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,
+                      count_threshold: float | None) -> dict:
+    """:func:`evaluate_detections` on records already selected and matched (``score_threshold`` is only
+    recorded: ``matching`` applied it)."""
     requested = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     grid = np.unique(np.append(requested, HEADLINE_THRESHOLD))
     label = OVERLAP_LABELS[matching.overlap]
