@@ -1,5 +1,5 @@
 """evaluate's intervals, FROC, subgroups and per-case table on a split whose every box is planned
-(tests/engine/evaluation_case.py), against values worked out by hand."""
+(tests/evaluation_case.py), against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import math
 
 import pandas as pd
 import pytest
-import torch
-from evaluation_case import FAR, PlannedModel, write_case_cohort
+from evaluation_case import FAR, evaluate_planned, write_case_cohort
 from PIL import Image
 
-from mdfnet.data.cohort import load_cohort
-from mdfnet.engine.evaluate import eval_dir, evaluate_split, read_evaluation
+from mdfnet.engine.evaluate import eval_dir, read_evaluation
 from mdfnet.errors import InputError
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 
@@ -23,20 +21,13 @@ from mdfnet.metrics.bootstrap import bootstrap_metrics
 CONSOLIDATION_AP = 41 * 0.4 / 101
 
 
-def evaluate(detector: str, cohort, make_config, out, split="test", **kwargs) -> dict:
-    frame, boxes = load_cohort(cohort)
-    cfg = make_config(cohort)
-    model = PlannedModel(detector, frame[frame["split"] == split].reset_index(drop=True), cfg.model.image_size)
-    return evaluate_split(model, cfg, frame, boxes, split, out, torch.device("cpu"), **kwargs)
-
-
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, cohort_writer, make_config):
     """Detector A evaluated with plots, 200 resamples, seed 3."""
     root = tmp_path_factory.mktemp("evaluated")
     cohort = write_case_cohort(root / "cohort", cohort_writer)
     out = eval_dir(root / "run_a", "test", "best")
-    metrics = evaluate("A", cohort, make_config, out, plots=True, n_overlays=1, n_resamples=200, seed=3)
+    metrics = evaluate_planned("A", cohort, make_config, out, plots=True, n_overlays=1, n_resamples=200, seed=3)
     return metrics, out
 
 

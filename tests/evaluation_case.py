@@ -15,6 +15,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from mdfnet.data.cohort import load_cohort
+from mdfnet.engine.evaluate import evaluate_split
 from mdfnet.schema import CLASS_TO_ID
 
 HEART, CONSOLIDATION = (10.0, 10.0, 40.0, 35.0), (50.0, 40.0, 80.0, 65.0)
@@ -64,3 +66,11 @@ class PlannedModel(torch.nn.Module):
                 "scores": torch.tensor([score for _, score, _ in planned]),
             })
         return out
+
+
+def evaluate_planned(detector: str, cohort, make_config, out, split: str = "test", **kwargs) -> dict:
+    """``evaluate_split`` of :class:`PlannedModel` ``detector`` on ``cohort``'s ``split``, written to ``out``."""
+    frame, boxes = load_cohort(cohort)
+    cfg = make_config(cohort)
+    model = PlannedModel(detector, frame[frame["split"] == split].reset_index(drop=True), cfg.model.image_size)
+    return evaluate_split(model, cfg, frame, boxes, split, out, torch.device("cpu"), **kwargs)
