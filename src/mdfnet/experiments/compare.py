@@ -125,7 +125,7 @@ def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], refe
         One row per configuration (``labels`` columns, first-seen order) with, for each key ``k``
         (``AP_IoBB_0.50`` ...): the bounds of ``k_ci95`` (the seed mean's interval; :func:`bound_keys`
         columns), ``k_diff`` (this row - reference), the bounds of ``k_diff_ci95``, ``k_p``, and
-        ``k_diff_seeds mean`` / ``sd`` (per-seed paired differences over the seeds both have, when both
+        ``k_diff_seeds_mean`` / ``_sd`` (per-seed paired differences over the seeds both have, when both
         have several); nan in the comparison columns of the reference row itself.
     """
     check_bootstrap_settings(n_resamples, confidence, [0.5])
@@ -155,7 +155,7 @@ def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], refe
             diff_bounds = [math.nan, math.nan] if same else paired[ci_key(diff_key(key), confidence)]
             row.update(zip(bound_keys(ci_key(diff_key(key), confidence)), diff_bounds))
             row[p_key(key)] = math.nan if same else paired[p_key(key)]
-            row[f"{seed_diff_key(key)} mean"] = math.nan if per_seed is None else per_seed["mean"][key]
-            row[f"{seed_diff_key(key)} sd"] = math.nan if per_seed is None else per_seed["sd"][key]
+            row[f"{seed_diff_key(key)}_mean"] = math.nan if per_seed is None else per_seed["mean"][key]
+            row[f"{seed_diff_key(key)}_sd"] = math.nan if per_seed is None else per_seed["sd"][key]
         rows.append(row)
     return pd.DataFrame(rows)
