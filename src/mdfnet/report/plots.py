@@ -93,16 +93,18 @@ def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overla
         path: output PNG, ``PR_SIZE`` pixels.
     """
     fig, (ax,) = _figure(PR_SIZE)
+    left, right = FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2
     for name, curve in metrics["froc_curves"].items():
         pooled = name == ALL_CLASSES
         mfroc = _value(metrics.get(metric_key("mFROC", threshold, overlap, None if pooled else name)))
-        # A point holds until the next score cut: a "post" step, the way sensitivity_at reads the curve.
-        ax.step(curve["fp_per_image"], curve["sensitivity"], where="post", label=f"{name} (mFROC {mfroc:.3f})",
-                linewidth=2.5 if pooled else 1.2)
+        # A point holds until the next score cut: a "post" step, the way sensitivity_at reads the curve. Points
+        # at 0 FP per image sit on the left edge (a log axis has no 0), and the last one holds to the right edge.
+        fp = np.append(np.clip(curve["fp_per_image"], left, None), right)
+        ax.step(fp, np.append(curve["sensitivity"], curve["sensitivity"][-1]), where="post",
+                label=f"{name} (mFROC {mfroc:.3f})", linewidth=2.5 if pooled else 1.2)
     ax.set_xscale("log", base=2)
     ax.set_xticks(FROC_RATES, [f"{r:g}" for r in FROC_RATES])
-    ax.set(xlabel="false positives per image", ylabel="sensitivity", ylim=(0, 1.02),
-           xlim=(FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2),
+    ax.set(xlabel="false positives per image", ylabel="sensitivity", ylim=(0, 1.02), xlim=(left, right),
            title=title or f"FROC at {OVERLAP_LABELS[overlap]} {threshold:.2f}")
     ax.grid(alpha=0.3)
     if metrics["froc_curves"]:
