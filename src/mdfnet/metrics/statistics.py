@@ -49,9 +49,11 @@ def evaluate_with_statistics(gt: dict, dets: list[dict], groups: Mapping[int, Ha
     with gc_paused():
         matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
                             score_threshold=score_threshold)
-        metrics = evaluate_matching(matching, thresholds, score_threshold, count_threshold)
+        headline = matching.outcomes(HEADLINE_THRESHOLD)  # for the counts, the intervals and FROC
+        metrics = evaluate_matching(matching, thresholds, score_threshold, count_threshold, headline)
         requested = metrics["thresholds"]
-        outcomes = {t: matching.outcomes(t) for t in sorted({*requested, HEADLINE_THRESHOLD})}
+        outcomes = {t: headline if t == HEADLINE_THRESHOLD else matching.outcomes(t)
+                    for t in sorted({*requested, HEADLINE_THRESHOLD})}
     group_of_image, n_groups = group_index(outcomes[HEADLINE_THRESHOLD].image_ids, groups)
 
     def resampled(chosen: Sequence[Outcomes]) -> dict[str, np.ndarray]:
