@@ -11,6 +11,7 @@ intervals and FROC from one matching), whose FROC is ``froc_metrics`` on outcome
 
     .venv/bin/python benchmarks/bench_bootstrap.py
     .venv/bin/python benchmarks/bench_bootstrap.py --images 1000 --resamples 200 --repeats 1
+    .venv/bin/python benchmarks/bench_bootstrap.py --images 155 --all-thresholds   # evaluate on a test split
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--dets", type=int, default=10, help="detections per image")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5, help="rounds; each line reports its best")
+    parser.add_argument("--all-thresholds", action="store_true",
+                        help="evaluate_with_statistics at its 19 default thresholds (what evaluate runs), not 0.5")
     args = parser.parse_args()
 
     gt, dets = synthetic_case(args.images, args.dets)
@@ -55,8 +58,8 @@ def main() -> None:
         "bootstrap": lambda: bootstrap_metrics(gt, dets, groups, n_resamples=args.resamples),
         "froc": lambda: froc(gt, dets),
         "froc matched": lambda: froc_metrics(outcomes),
-        "statistics": lambda: evaluate_with_statistics(gt, dets, groups, thresholds=[0.5],
-                                                       n_resamples=args.resamples),
+        "statistics": lambda: evaluate_with_statistics(gt, dets, groups, n_resamples=args.resamples,
+                                                       thresholds=None if args.all_thresholds else [0.5]),
     })
     (point_s, point), (counts_s, _), (boot_s, boot), (froc_s, curves), (froc_matched_s, _), (stats_s, stats) = \
         timed.values()
@@ -76,7 +79,8 @@ def main() -> None:
         (f"bootstrap_metrics: {args.resamples} patient resamples, AP/AR intervals", boot_s),
         ("froc: matching + FROC (7 rates, per class and pooled, curves)", froc_s),
         ("froc_metrics on outcomes already matched", froc_matched_s),
-        ("evaluate_with_statistics: counts, intervals, FROC; one matching", stats_s),
+        (f"evaluate_with_statistics{' (19 thresholds)' if args.all_thresholds else ''}: counts, intervals, FROC",
+         stats_s),
     ):
         print(f"{name:66s} {seconds:8.3f} {seconds / point_s:7.2f}x")
 
