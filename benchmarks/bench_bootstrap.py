@@ -6,8 +6,8 @@ intervals for AP and AR at one threshold in at most 3x the time of the point eva
 The point evaluation is ``evaluate_detections`` at the same single threshold without the TP/FP/FN counts
 (what the bootstrap computes); the default call with counts is timed too, and so is
 ``evaluate_with_statistics`` (what ``mdfnet evaluate`` and ``mdfnet score`` run: point values, counts,
-intervals and FROC from one matching), whose FROC is ``froc_metrics`` on outcomes it has already matched. Each line is the best of
-``--repeats`` rounds, the lines taking turns within a round.
+intervals and FROC from one matching), whose FROC is ``froc_metrics`` on outcomes it has already
+matched. Each line is the best of ``--repeats`` rounds, the lines taking turns within a round.
 
     .venv/bin/python benchmarks/bench_bootstrap.py
     .venv/bin/python benchmarks/bench_bootstrap.py --images 1000 --resamples 200 --repeats 1

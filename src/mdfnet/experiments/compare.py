@@ -60,8 +60,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path, split: str = "test", *, n
         :func:`~mdfnet.metrics.paired.paired_difference`'s keys (``"a"``, ``"b"``, ``<key>_diff``,
         ``<key>_diff_ci95``, ``<key>_p``); ``"seeds"``: :func:`~mdfnet.metrics.paired.seed_differences`
         over the seeds both sides have, when both have several (else ``None``); ``"runs"``: ``{"a", "b"}``
-        the evaluation folders; ``"overlap"``, ``"classes"`` (names by id); ``"bootstrap"``: the settings, ``resampled`` ``"patients"`` or ``"images"``
-        and the p-value rule.
+        the evaluation folders; ``"overlap"``, ``"classes"`` (names by id); ``"bootstrap"``: the settings,
+        ``resampled`` ``"patients"`` or ``"images"`` and the p-value rule.
     """
     check_bootstrap_settings(n_resamples, confidence, [0.5])
     sides = {name: {s: read_evaluation(d) for s, d in find_evaluations(run, split).items()}

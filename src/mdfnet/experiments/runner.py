@@ -12,9 +12,9 @@ Layout of ``OUT``::
 
 A run is *finished* when ``last.pt`` holds the configured number of epochs, ``best.pt`` exists and every
 split's ``metrics.json`` exists with the statistics this version writes (intervals, subgroups): it is
-reused as is (an older evaluation is redone from the same checkpoint). A run with fewer epochs in ``last.pt`` is resumed;
-a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
-whose saved config differs from the study's is an error, never silently reused.
+reused as is (an older evaluation is redone from the same checkpoint). A run with fewer epochs in
+``last.pt`` is resumed; a folder without ``last.pt`` (killed before its first epoch ended) is deleted and
+trained again. A run whose saved config differs from the study's is an error, never silently reused.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is

@@ -42,8 +42,8 @@ def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame) -> dict:
 
     Returns:
         ``{"images", "annotations", "categories"}``: images ``id=image_id, width, height,
-        file_name=reading_id`` (+ ``patient_id``); annotations ``bbox`` xywh, ``area = w * h``, ``iscrowd = 0``, ids from 1
-        in image order. Readings without boxes are images with no annotation (negative samples).
+        file_name=reading_id`` (+ ``patient_id``); annotations ``bbox`` xywh, ``area = w * h``,
+        ``iscrowd = 0``, ids from 1 in image order. Readings without boxes are images with no annotation (negative samples).
     """
     needed = ("reading_id", "image_id", "image_width", "image_height")
     missing = [c for c in needed if c not in cohort.columns]
