@@ -67,7 +67,7 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
     metrics = evaluate_detections(gt, detections)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector)
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions.json").write_text(json.dumps(detections))
     (out / "ground_truth.json").write_text(json.dumps(gt))
