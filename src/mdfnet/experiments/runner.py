@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
+from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -60,7 +60,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     """Run study ``name`` and return its aggregated table (one row per configuration).
 
     Args:
-        name: ``variants``, ``fusion``, ``backbones``, ``features`` or ``correlation``.
+        name: ``variants``, ``fusion``, ``backbones``, ``features``, ``detectors`` or ``correlation``.
         cohort: folder written by ``mdfnet prepare``.
         out: study folder (see the module docstring); rerunning with the same ``out`` reuses finished runs.
         seeds: one run per seed of every configuration (``train.seed``).
@@ -94,9 +94,11 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     base = base_config(cohort, preset, overrides, specs)
     out = Path(out)
     plan = []
+    reference = config_preset(preset).model
     for spec in specs:
         for seed in seeds:
             cfg = run_config(base, spec, seed)
+            check_detector_settings(cfg.model, reference)  # e.g. model.box_samples=64 for an FCOS run
             run_dir = out / "runs" / spec.slug / f"seed_{seed}"
             plan.append((spec, seed, cfg, run_dir, run_status(cfg, run_dir, study.splits)))
     for i, (spec, seed, _, _, status) in enumerate(plan, start=1):
@@ -118,7 +120,8 @@ def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path,
     """Aggregate the per-seed rows, write the CSV/Markdown tables and the figures; return the table."""
     metrics = ["AP_IoBB_0.50", "AR_IoBB_0.50"] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
     table = aggregate(runs, labels, metrics)
-    title = f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds"
+    paper = f" (paper Fig. {study.figure})" if study.figure else ""
+    title = f"{study.title}{paper}: test AP / AR at IoBB 0.5, mean +- sd over seeds"
     paths = write_tables(runs, table, out, study.name, title)
     figures = study_figures(study.name, runs, table, out)
     log(to_markdown(table, title))
