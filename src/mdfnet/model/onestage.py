@@ -22,7 +22,8 @@ parts that need the clinical vector read it from their ``vector`` attribute, whi
 ``forward`` sets for the duration of one call (:class:`ReadsClinical`). Nothing of torchvision's forward,
 loss or post-processing is copied; the subclasses only encode the vector and hand it to those parts, shift
 labels (torchvision's one-stage heads score classes ``0..K-1`` with sigmoids and no background; mdfnet's
-labels are ``1..5``), and combine the loss terms under ``"loss"``.
+labels are ``1..5``; boxes under 0.01 px a side are dropped, as Mask R-CNN drops them), and combine the
+loss terms under ``"loss"``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 from torchvision.models.detection.fcos import FCOS
 from torchvision.models.detection.retinanet import RetinaNet
+from torchvision.ops import boxes as box_ops
 
 from mdfnet.model.detector import check_inputs, fuse_levels
 from mdfnet.model.fusion import FiLMFusion
@@ -168,7 +170,13 @@ class OneStageFusion(nn.Module):
         return super().compute_loss([{**t, "labels": t["labels"] - 1} for t in targets], *args)
 
     def postprocess_detections(self, *args):
-        return [{**d, "labels": d["labels"] + 1} for d in super().postprocess_detections(*args)]
+        """torchvision's, with labels 1..5 and without boxes under 0.01 px a side (FCOS's ReLU'd distances can
+        be 0), as Mask R-CNN's ``RoIHeads`` drops them."""
+        detections = []
+        for d in super().postprocess_detections(*args):
+            keep = box_ops.remove_small_boxes(d["boxes"], min_size=1e-2)
+            detections.append({"boxes": d["boxes"][keep], "scores": d["scores"][keep], "labels": d["labels"][keep] + 1})
+        return detections
 
 
 class MDFRetinaNet(OneStageFusion, RetinaNet):
