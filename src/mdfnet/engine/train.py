@@ -43,7 +43,7 @@ from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device
 from mdfnet.errors import InputError
 from mdfnet.model import build_from_config, fit_statistics
 from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
-from mdfnet.model.build import DETECTORS, feature_strides
+from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,6 +64,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
         cfg = config_from_dict(state["config"])  # the run's own config wins
     elif (out / "last.pt").exists():
         raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    check_model_config(cfg.model)  # before anything is read or written
     if not cfg.data.cohort:
         raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
     device = pick_device(cfg.train.device)

@@ -95,7 +95,7 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Mo
     ``anchors``: resolved anchors (``train`` fits ``"auto"`` ones; checkpoints keep them); by default
     the config's (:func:`model_anchors`). Returns an :class:`~mdfnet.model.detector.MDFNet` (Mask R-CNN) or
     an :class:`~mdfnet.model.onestage.OneStageFusion` (RetinaNet, FCOS): the same ``forward`` contract."""
-    _check(cfg)
+    check_model_config(cfg)
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
@@ -207,7 +207,8 @@ def anchor_generator(anchors: Anchors, fpn: bool) -> AnchorGenerator:
     return AnchorGenerator(sizes, (tuple(anchors.ratios),) * len(sizes))
 
 
-def _check(cfg: ModelConfig) -> None:
+def check_model_config(cfg: ModelConfig) -> None:
+    """Refuse names missing from the registries and settings the detector cannot build, before any work."""
     choices = {"variant": VARIANTS, "detector": DETECTORS, "fusion": FUSIONS, "fusion_1d": FUSIONS_1D,
                "spatialiser": SPATIALISERS, "loss_weighting": LOSS_WEIGHTINGS}
     for key, registry in choices.items():
