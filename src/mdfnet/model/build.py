@@ -20,7 +20,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from mdfnet.config import DETECTOR_NAMES, ModelConfig, check_detector_settings, preset as config_preset
+from mdfnet.config import ModelConfig, check_detector_settings, preset as config_preset
 from mdfnet.errors import InputError
 from mdfnet.model.anchors import Anchors, resolve_anchors
 from mdfnet.model.backbones import build_backbone
@@ -29,7 +29,7 @@ from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
 from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool
 from mdfnet.model.loss import FCOS_LOSS_TERMS, LOSS_TERMS, LOSS_WEIGHTINGS, RETINANET_LOSS_TERMS
-from mdfnet.model.onestage import HEAD_FUSIONS_1D, FusedBackbone, MDFFCOS, MDFRetinaNet
+from mdfnet.model.onestage import HEAD_FUSIONS_1D, MDFFCOS, FusedBackbone, MDFRetinaNet, OneStageFusion
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
 from mdfnet.schema import CLASSES, NUM_CLASSES
@@ -42,8 +42,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Variant:
     name: str
     label: str       # as in the paper's tables
-    fuse_3d: bool    # clinical maps fused into the image maps before the RPN
-    fuse_1d: bool    # clinical vector appended to the box head's input
+    fuse_3d: bool    # clinical maps fused into the image maps before the RPN (one-stage: before the heads)
+    fuse_1d: bool    # clinical vector into the box head (one-stage: into the classification head)
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -56,17 +56,25 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 
 @dataclass(frozen=True)
 class Detector:
+    """A detector the clinical data can be fused into (``model.detector``; names from
+    :data:`mdfnet.config.DETECTOR_NAMES`)."""
+
     name: str
     label: str                      # for tables
-    one_stage: bool                 # no proposals: heads on every FPN level (model.fpn=true)
+    model_class: type[nn.Module]    # MDFNet (two-stage) or a OneStageFusion subclass
     uses_anchors: bool              # reads mdfnet.model.anchors (FCOS places one point per location instead)
     loss_terms: tuple[str, ...]     # weighted by model.loss_weighting (Mask R-CNN's lose loss_mask without mask head)
 
+    @property
+    def one_stage(self) -> bool:
+        """No proposals: heads on every FPN level, so ``model.fpn=true``."""
+        return issubclass(self.model_class, OneStageFusion)
+
 
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
-    Detector("maskrcnn", "Mask R-CNN", False, True, LOSS_TERMS),
-    Detector("retinanet", "RetinaNet", True, True, RETINANET_LOSS_TERMS),
-    Detector("fcos", "FCOS", True, False, FCOS_LOSS_TERMS),
+    Detector("maskrcnn", "Mask R-CNN", MDFNet, True, LOSS_TERMS),
+    Detector("retinanet", "RetinaNet", MDFRetinaNet, True, RETINANET_LOSS_TERMS),
+    Detector("fcos", "FCOS", MDFFCOS, False, FCOS_LOSS_TERMS),
 )}
 
 
@@ -170,10 +178,9 @@ def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors:
         anchors = anchors or model_anchors(cfg)
         generator = anchor_generator(anchors, fpn=True)
     else:  # FCOS: one point per location, its "size" the level's stride (torchvision's scale ranges use it)
-        anchors = None
-        generator = AnchorGenerator(tuple((s,) for s in feature_strides(cfg)), ((1.0,),) * len(feature_strides(cfg)))
-    model_class = MDFRetinaNet if cfg.detector == "retinanet" else MDFFCOS
-    model = model_class(
+        anchors, strides = None, feature_strides(cfg)
+        generator = AnchorGenerator(tuple((s,) for s in strides), ((1.0,),) * len(strides))
+    model = detector.model_class(
         backbone, len(CLASSES), min_size=S, max_size=S, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
         fixed_size=(S, S), anchor_generator=generator, score_thresh=cfg.box_score_thresh,
         nms_thresh=cfg.box_nms_thresh, detections_per_img=cfg.detections_per_img,
