@@ -15,7 +15,7 @@ Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector wid
   :class:`FiLM2d` scales and shifts that map's channels by the vector; ``concat``: :class:`TiledVector` appends
   the vector to every location, so the last conv (``C + D -> classes``) reads image features and clinical
   vector alike, as the paper's box head does. Both start as torchvision's head (zero-initialised clinical
-  weights), so fused and image-only models begin from the same predictions.
+  weights): at init the head predicts from the maps alone, whatever the vector.
 
 torchvision's detectors hand only the image batch to the backbone and only the maps to the head, so the
 parts that need the clinical vector read it from their ``vector`` attribute, which the detector's
