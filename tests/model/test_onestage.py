@@ -73,7 +73,9 @@ def test_every_detector_variant_and_fusion_trains_and_predicts(detector, variant
     assert len(out) == 2
     for det in out:
         k = det["boxes"].shape[0]
-        assert 0 < k <= 10 and det["labels"].shape == (k,) and det["scores"].shape == (k,)
+        # every anchor box has a size; an untrained FCOS may regress 0 px sides, which are dropped
+        assert (k == 10 if detector == "retinanet" else k <= 10)
+        assert det["labels"].shape == (k,) and det["scores"].shape == (k,)
         assert ((det["labels"] >= 1) & (det["labels"] <= 5)).all()
         assert (det["boxes"] >= 0).all() and (det["boxes"] <= S).all()
         assert (det["boxes"][:, 2:] - det["boxes"][:, :2] >= 1e-2).all()  # no zero-width box
