@@ -46,3 +46,21 @@ def test_bad_overrides_are_clear_errors(items, message):
 def test_unknown_preset():
     with pytest.raises(InputError, match="unknown preset 'slow'"):
         preset("slow")
+
+
+def test_a_setting_the_detector_does_not_have_is_refused_at_load_unless_the_preset_set_it(tmp_path):
+    cfg = load_config(None, "fast", ["model.detector=fcos", "model.fpn=true"])
+    assert (cfg.model.detector, cfg.model.box_samples, cfg.model.rpn_proposals) == ("fcos", 128, (300, 300))
+    paper = load_config(None, "paper", ["model.detector=fcos", "model.fpn=true"])  # its anchors are the preset's
+    assert paper.model.anchor_sizes == (32, 64, 128, 256, 512)
+    retinanet = load_config(None, "paper", ["model.detector=retinanet", "model.anchor_sizes=[8,16,32,64,128]"])
+    assert retinanet.model.anchor_sizes == (8, 16, 32, 64, 128)
+    path = tmp_path / "fcos.yaml"
+    path.write_text("model:\n  detector: fcos\n  aspect_ratios: [1.0]\n")
+    with pytest.raises(InputError, match=r"^model.aspect_ratios=\[1.0\]: model.detector=fcos has no such setting "
+                                         r"\(maskrcnn and retinanet only\); leave it out$"):
+        load_config(path, "fast")
+    with pytest.raises(InputError, match=r"^unknown model.detector 'detr'; expected one of \['fcos', 'maskrcnn', "
+                                         r"'retinanet'\]$"):
+        load_config(None, "fast", ["model.detector=detr"])
+    assert config_from_dict({"model": {"variant": "mdf"}}).model.detector == "maskrcnn"  # checkpoints before it

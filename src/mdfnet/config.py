@@ -28,6 +28,7 @@ from mdfnet.schema import CLINICAL_FEATURES
 @dataclass
 class ModelConfig:
     variant: str = "mdf"                  # baseline | msf1d | msf3d | mdf (mdfnet.model.VARIANTS)
+    detector: str = "maskrcnn"            # maskrcnn (the paper) | retinanet | fcos (one-stage; need fpn=true)
     backbone: str = "mobilenet_v3_small"  # mdfnet.model.BACKBONES
     fpn: bool = False                     # paper: one stride-32 map, no FPN
     feature_stride: int = 32              # without FPN: the one map's stride, 32 (paper) | 16 | 8
@@ -93,6 +94,20 @@ class Config:
         return asdict(self)
 
 
+DETECTOR_NAMES: tuple[str, ...] = ("maskrcnn", "retinanet", "fcos")  # model.detector (mdfnet.model.DETECTORS)
+
+# Model settings that only some detectors read: setting -> those detectors. Every other detector refuses a
+# value that differs from the preset's (check_detector_settings), so a setting is never silently ignored.
+DETECTOR_SETTINGS: dict[str, tuple[str, ...]] = {
+    "mask_head": ("maskrcnn",),
+    "rpn_proposals": ("maskrcnn",),
+    "rpn_nms_thresh": ("maskrcnn",),
+    "box_samples": ("maskrcnn",),
+    "box_head_dim": ("maskrcnn",),
+    "anchor_sizes": ("maskrcnn", "retinanet"),   # FCOS is anchor-free
+    "aspect_ratios": ("maskrcnn", "retinanet"),
+}
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # both backbones from ImageNet, as the authors started; their anchors exactly (made for 512 px)
     "paper": {"model": {"pretrained_backbone": "imagenet", "anchor_sizes": (32, 64, 128, 256, 512)}},
@@ -113,6 +128,23 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
     return apply_overrides(Config(), PRESETS[name])
+
+
+def check_detector_settings(model: ModelConfig, reference: ModelConfig) -> None:
+    """Refuse an unknown ``model.detector``, or a setting the detector does not have (:data:`DETECTOR_SETTINGS`)
+    set to anything but ``reference``'s value (the preset's: presets are written for Mask R-CNN)."""
+    if model.detector not in DETECTOR_NAMES:
+        raise InputError(f"unknown model.detector {model.detector!r}; expected one of {sorted(DETECTOR_NAMES)}")
+    for key, readers in DETECTOR_SETTINGS.items():
+        value = getattr(model, key)
+        if model.detector not in readers and value != getattr(reference, key):
+            raise InputError(f"model.{key}={_show(value)}: model.detector={model.detector} has no such setting "
+                             f"({' and '.join(readers)} only); leave it out")
+
+
+def _show(value: Any) -> str:
+    """A setting's value as a user writes it: ``true``, ``64``, ``[8, 16]``."""
+    return yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True).strip().removesuffix("\n...")
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, dict[str, Any]] | list[str]) -> Config:
@@ -147,7 +179,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def load_config(path: str | Path | None = None, preset_name: str = "paper",
                 overrides: list[str] | None = None) -> Config:
-    """Preset, then the YAML file (same nesting as :meth:`Config.to_dict`), then overrides."""
+    """Preset, then the YAML file (same nesting as :meth:`Config.to_dict`), then overrides; checked against the
+    detector (:func:`check_detector_settings`)."""
     cfg = preset(preset_name)
     if path is not None:
         try:
@@ -157,7 +190,9 @@ def load_config(path: str | Path | None = None, preset_name: str = "paper",
         if not isinstance(data, dict):
             raise InputError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
         cfg = apply_overrides(cfg, data)
-    return apply_overrides(cfg, overrides or [])
+    cfg = apply_overrides(cfg, overrides or [])
+    check_detector_settings(cfg.model, preset(preset_name).model)
+    return cfg
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

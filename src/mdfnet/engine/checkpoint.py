@@ -17,7 +17,7 @@ import torch
 
 from mdfnet.config import Config, config_from_dict
 from mdfnet.errors import InputError
-from mdfnet.model import MDFNet, build_from_config
+from mdfnet.model import build_from_config
 from mdfnet.model.anchors import Anchors
 from mdfnet.schema import CLASSES
 
@@ -51,8 +51,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(f"{path} is not a readable mdfnet checkpoint: {err}") from err
 
 
-def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[MDFNet, Config]:
-    """Rebuild the trained model (in eval mode) and its config from a checkpoint file."""
+def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
+    """Rebuild the trained model (in eval mode) and its config from a checkpoint file: the detector
+    (``model.detector``), variant and anchors it was trained with."""
     state = load_checkpoint(path, map_location)
     cfg = config_from_dict(state["config"])
     cfg.model.pretrained_backbone = None  # the weights come from the checkpoint

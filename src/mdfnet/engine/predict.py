@@ -92,7 +92,8 @@ class Predictor:
         uses_clinical = self.model.uses_clinical
         used = self.model.clinical_encoder.features if uses_clinical else ()
         return {"image": str(image_path), "width": width, "height": height, "detections": detections,
-                "missing": [m for m in missing if m in used], "variant": self.config.model.variant}
+                "missing": [m for m in missing if m in used], "variant": self.config.model.variant,
+                "detector": self.config.model.detector}
 
 
 def overlay(result: dict, path: str | Path) -> Path:

@@ -9,8 +9,9 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
 The run folder holds ``config.yaml`` (resolved), ``anchors.json`` (the anchors in pixels, fitted to the
-training boxes for ``model.anchor_sizes=auto``, and their recall of those boxes), ``provenance.json (versions, git revision),
-``metrics.csv`` (one row per epoch: every loss term, validation AP/AR at IoBB 0.5, seconds),
+training boxes for ``model.anchor_sizes=auto``, and their recall of those boxes; none for the anchor-free
+FCOS), ``provenance.json (versions, git revision),
+``metrics.csv`` (one row per epoch: the detector's loss terms, validation AP/AR at IoBB 0.5, seconds),
 ``last.pt`` (every epoch, for ``--resume``) and ``best.pt`` (best validation AP at IoBB 0.5; the
 test split is never looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends
 with the same weights as an uninterrupted one on CPU.
@@ -42,8 +43,7 @@ from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device
 from mdfnet.errors import InputError
 from mdfnet.model import build_from_config, fit_statistics
 from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
-from mdfnet.model.build import feature_strides
-from mdfnet.model.loss import LOSS_TERMS
+from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,6 +64,7 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
         cfg = config_from_dict(state["config"])  # the run's own config wins
     elif (out / "last.pt").exists():
         raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    check_model_config(cfg.model)  # before anything is read or written
     if not cfg.data.cohort:
         raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
     device = pick_device(cfg.train.device)
@@ -142,11 +143,14 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
             "epochs": len(history)}
 
 
-def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Anchors:
+def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Anchors | None:
     """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
-    keep the result, so every later build (evaluate, predict, resume) makes the same network."""
-    boxes = train_set.resized_boxes()
+    keep the result, so every later build (evaluate, predict, resume) makes the same network.
+    None for an anchor-free detector (FCOS)."""
     m = cfg.model
+    if not DETECTORS[m.detector].uses_anchors:
+        return None
+    boxes = train_set.resized_boxes()
     anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes)
     recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
     anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
@@ -189,7 +193,7 @@ def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config,
         bar.set_postfix(loss=f"{sums['loss'] / step:.3f}")
         if progress and bar.disable and is_main_process() and step % report_every == 0 and step < len(loader):
             log(f"  epoch {epoch} batch {step}/{len(loader)} loss {sums['loss'] / step:.4f}")
-    return {k: sums[k] / len(loader) for k in ("loss", *LOSS_TERMS) if k in sums}
+    return {k: sums[k] / len(loader) for k in ("loss", *(k for k in sums if k != "loss"))}  # the detector's terms
 
 
 def _optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
