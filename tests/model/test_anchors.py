@@ -68,6 +68,10 @@ def test_recall_counts_boxes_with_a_grid_anchor_at_iou_half():
 def test_resolve_anchors_modes_and_errors():
     assert resolve_anchors("scaled", (1.0,), 256).sizes == (16, 32, 64, 128, 256)
     assert resolve_anchors((4, 8), (1.0,), 256).mode == "explicit"
+    # a pyramid needs one size per level: boxes of one size get the next octaves
+    boxes = np.tile([[0, 0, 10, 10]], (5, 1))
+    assert resolve_anchors("auto", (1.0,), 64, boxes=boxes).sizes == (10,)
+    assert resolve_anchors("auto", (1.0,), 64, boxes=boxes, one_per_level=True).sizes == (10, 20, 40, 80, 160)
     with pytest.raises(InputError, match="model.anchor_sizes=auto is fitted to the training boxes by `mdfnet train`"):
         mdfnet.build_model("baseline", preset="fast", image_size=64, anchor_sizes="auto")
     with pytest.raises(InputError, match="model.anchor_sizes='big': expected 'scaled', 'auto' or a list"):

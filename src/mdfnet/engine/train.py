@@ -151,7 +151,7 @@ def _fit_anchors(cfg: Config, train_set: CohortDataset, out: Path, log) -> Ancho
     if not DETECTORS[m.detector].uses_anchors:
         return None
     boxes = train_set.resized_boxes()
-    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes)
+    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes, one_per_level=m.fpn)
     recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
     anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
     if is_main_process():

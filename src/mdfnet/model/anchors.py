@@ -120,10 +120,11 @@ def anchor_recall(boxes: np.ndarray, sizes: tuple[float, ...], ratios: tuple[flo
 
 
 def resolve_anchors(anchor_sizes, aspect_ratios, image_size: int, n_sizes: int = 5,
-                    boxes: np.ndarray | None = None) -> Anchors:
+                    boxes: np.ndarray | None = None, one_per_level: bool = False) -> Anchors:
     """Turn ``model.anchor_sizes`` / ``model.aspect_ratios`` into numbers (see the module docstring).
 
-    ``boxes`` (training boxes, model-input pixels) are needed for ``"auto"`` only.
+    ``boxes`` (training boxes, model-input pixels) are needed for ``"auto"`` only; ``one_per_level``
+    (FPN: one size per pyramid level) makes ``"auto"`` return exactly ``n_sizes`` sizes.
     """
     if anchor_sizes == "scaled":
         return Anchors(scaled_sizes(image_size), tuple(aspect_ratios), "scaled")
@@ -132,6 +133,8 @@ def resolve_anchors(anchor_sizes, aspect_ratios, image_size: int, n_sizes: int =
             raise InputError("model.anchor_sizes=auto is fitted to the training boxes by `mdfnet train`; "
                              "to build a model directly give sizes (e.g. [8, 16, 32, 64, 128]) or 'scaled'")
         sizes, ratios = fit_anchors(boxes, n_sizes)
+        if one_per_level:  # a pyramid needs exactly n_sizes: boxes of few distinct sizes get the next octaves
+            sizes = tuple(sorted(sizes)) + tuple(_round(max(sizes) * 2 ** i) for i in range(1, n_sizes - len(sizes) + 1))
         return Anchors(sizes, ratios, "auto")
     if isinstance(anchor_sizes, str):
         raise InputError(f"model.anchor_sizes={anchor_sizes!r}: expected 'scaled', 'auto' or a list of sizes in px")
