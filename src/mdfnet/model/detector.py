@@ -13,15 +13,23 @@ The variant decides which fusions exist: ``baseline`` none, ``msf3d`` 3D only, `
 ``mdf`` both. Train mode returns the loss terms plus their combination under ``"loss"``; eval mode
 returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels": [K] in 1..5,
 "scores": [K]}`` (and ``"masks": [K, 1, H, W]`` with the mask head). Inference never takes targets.
+
+Inference in two steps, for callers that vary the clinical values of one image (explanations):
+``encode_images(images)`` runs the transform and the image backbone once; ``detect(encoded, clinical,
+image_index)`` runs everything that depends on the clinical values (encoder, spatialiser, fusion, RPN,
+RoI heads) for ``R`` clinical rows at once, row ``r`` read against image ``image_index[r]``.
+``model(images, clinical)`` in eval mode is exactly ``detect(encode_images(images), clinical)``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.image_list import ImageList
 
 from mdfnet.model.heads import CLINICAL_KEY
 from mdfnet.schema import CLINICAL_FEATURES
@@ -51,13 +59,49 @@ class MDFNet(GeneralizedRCNN):
             raise ValueError("targets are required in train mode")
         if not self.training and targets is not None:
             raise ValueError("inference never takes targets: call model.eval() and pass images and clinical only")
-        images = [img.expand(3, -1, -1) if img.shape[0] == 1 else img for img in images]
-        clinical = self._check_clinical(images, clinical)
         if targets is not None:
             _check_targets(targets)
+        images = _three_channels(images)
+        clinical = self._check_clinical(len(images), clinical, images[0].device)
         original_sizes = [tuple(img.shape[-2:]) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
+        return self._heads(batch, features, clinical, original_sizes, targets)
+
+    @torch.no_grad()
+    def encode_images(self, images) -> EncodedImages:
+        """Eval mode: the transform and the image backbone, once per image (``[N, 3, H, W]`` or a list)."""
+        if self.training:
+            raise ValueError("encode_images is for inference: call model.eval() first")
+        images = _three_channels(images)
+        batch, _ = self.transform(images)
+        return EncodedImages(batch, self.backbone(batch.tensors), [tuple(img.shape[-2:]) for img in images])
+
+    @torch.no_grad()
+    def detect(self, encoded: EncodedImages, clinical: torch.Tensor | None = None,
+               image_index: torch.Tensor | None = None, roi_heads: nn.Module | None = None) -> list[dict]:
+        """Eval mode: detections for ``R`` clinical rows ``[R, 10]`` read against already encoded images.
+
+        ``image_index`` ``[R]`` says which encoded image each row belongs to (default: row ``r`` is image
+        ``r``); the image features are indexed, not recomputed. ``roi_heads`` replaces the model's own RoI
+        heads for this call (the same weights with other score or count limits). Returns ``R`` detection
+        dicts, as ``forward`` does.
+        """
+        n = len(encoded.original_sizes)
+        index = torch.arange(n) if image_index is None else torch.as_tensor(image_index, dtype=torch.long)
+        if index.numel() and (index.min() < 0 or index.max() >= n):
+            raise ValueError(f"image_index must lie in [0, {n}), got {index.tolist()}")
+        device = encoded.batch.tensors.device
+        clinical = self._check_clinical(len(index), clinical, device)
+        index = index.to(device)
+        batch = ImageList(_take(encoded.batch.tensors, index), [encoded.batch.image_sizes[i] for i in index.tolist()])
+        features = OrderedDict((k, _take(f, index)) for k, f in encoded.features.items())
+        sizes = [encoded.original_sizes[i] for i in index.tolist()]
+        return self._heads(batch, features, clinical, sizes, None, roi_heads)
+
+    def _heads(self, batch: ImageList, features: OrderedDict, clinical: torch.Tensor | None,
+               original_sizes: list, targets=None, roi_heads: nn.Module | None = None):
+        """Everything after the image backbone: clinical encoder and branch, 3D fusion, RPN, RoI heads."""
         vector = self.clinical_encoder(clinical) if self.uses_clinical else None
         if self.fusion is not None:
             clinical_maps = (self.clinical_branch(vector, features, tuple(batch.tensors.shape[-2:]))
@@ -65,23 +109,46 @@ class MDFNet(GeneralizedRCNN):
             features = OrderedDict((k, self.fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
         proposals, proposal_losses = self.rpn(batch, features, targets)
         roi_features = OrderedDict(features, **{CLINICAL_KEY: vector}) if self.fuse_1d else features
-        detections, detector_losses = self.roi_heads(roi_features, proposals, batch.image_sizes, targets)
+        heads = self.roi_heads if roi_heads is None else roi_heads
+        detections, detector_losses = heads(roi_features, proposals, batch.image_sizes, targets)
         if self.training:
             losses = {**proposal_losses, **detector_losses}
             losses["loss"] = self.loss_weighting(losses)
             return losses
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
 
-    def _check_clinical(self, images: list[torch.Tensor], clinical: torch.Tensor | None) -> torch.Tensor | None:
+    def _check_clinical(self, n_images: int, clinical: torch.Tensor | None,
+                        device: torch.device) -> torch.Tensor | None:
         if not self.uses_clinical:
             return None
         width = len(CLINICAL_FEATURES)
         if clinical is None:
             raise ValueError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
-        if clinical.dim() != 2 or clinical.shape[0] != len(images) or clinical.shape[1] != width:
-            raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
+        if clinical.dim() != 2 or clinical.shape[0] != n_images or clinical.shape[1] != width:
+            raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
                              f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
-        return clinical.to(images[0].device, torch.float32)
+        return clinical.to(device, torch.float32)
+
+
+@dataclass
+class EncodedImages:
+    """What :meth:`MDFNet.encode_images` computed once: the transformed batch, the image backbone's maps
+    ``{level: [N, C, h, w]}`` and each input image's ``(H, W)``."""
+
+    batch: ImageList
+    features: OrderedDict
+    original_sizes: list
+
+
+def _take(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows ``index`` of ``tensor``; a single image is broadcast (a view), not copied ``R`` times."""
+    if tensor.shape[0] == 1:
+        return tensor.expand(len(index), *tensor.shape[1:])
+    return tensor.index_select(0, index)
+
+
+def _three_channels(images) -> list[torch.Tensor]:
+    return [img.expand(3, -1, -1) if img.shape[0] == 1 else img for img in images]
 
 
 def _check_targets(targets: list[dict[str, torch.Tensor]]) -> None:
