@@ -38,7 +38,7 @@ PAIN_RANGE = (0.0, 10.0)
 # The unit each numeric feature is kept in (the cohort's, the model's, the one a user types).
 UNITS: dict[str, str] = {
     "age": "years", "temperature": "deg F", "heartrate": "beats/min", "resprate": "breaths/min", "o2sat": "%",
-    "sbp": "mmHg", "dbp": "mmHg", "pain": "0-10", "acuity": "ESI level",
+    "sbp": "mmHg", "dbp": "mmHg", "pain": "0-10 scale", "acuity": "ESI level",
 }
 
 
@@ -64,9 +64,9 @@ def check_value(feature: str, value: float, source: str = "clinical values") -> 
     whole = feature != "acuity" or value == round(value)
     if not (low <= value <= high) or not whole:
         kind = "a whole number " if feature == "acuity" else ""
+        celsius = ", or 30 to 45 deg C" if feature == "temperature" else ""
         raise InputError(f"{source}: {feature}={value:g} is outside the physiological range; expected {kind}"
-                         f"{low:g} to {high:g} {UNITS[feature]}" + (" (or 30 to 45 deg C)" if feature == "temperature"
-                                                                     else ""))
+                         f"{low:g} to {high:g} ({UNITS[feature]}){celsius}")
     return value, note
 
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
-from mdfnet.engine.checkpoint import model_from_checkpoint
+from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
@@ -56,7 +56,7 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
                    out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
-                   n_overlays: int = 6) -> dict:
+                   n_overlays: int = 6, explain: bool = False, medians: torch.Tensor | None = None) -> dict:
     """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
@@ -75,27 +75,57 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
+    if explain:
+        explain_split(model, dataset, medians, device, out, count_threshold=metrics["count_threshold"])
     tmp = out / "metrics.json.tmp"
     tmp.write_text(metrics_json(metrics))
     os.replace(tmp, out / "metrics.json")
     return metrics
 
 
+def explain_split(model: torch.nn.Module, dataset: CohortDataset, medians: torch.Tensor | None,
+                  device: torch.device, out: Path, count_threshold: float = 0.1) -> dict:
+    """Which values the model relies on for which finding: write ``explanations.json`` (every true
+    positive's effects and, per view, the mean absolute effect per class and feature) and
+    ``effects_<view>.png`` (:mod:`mdfnet.engine.explain`; true positives at IoBB 0.5, score >= the
+    counts' cut)."""
+    from mdfnet.engine.explain import explain_true_positives, mean_abs_effects, reference_values
+    from mdfnet.report.plots import plot_effect_matrix
+
+    records = explain_true_positives(model, dataset, medians, device, score_threshold=count_threshold)
+    positives = {(r["reading_id"], r["detection"]): r["class"] for r in records}
+    counts = {c: list(positives.values()).count(c) for c in sorted(set(positives.values()))}
+    summary = {"references": reference_values(medians), "n_true_positives": counts,
+               "score_threshold": count_threshold,
+               "mean_abs_effect": {v: mean_abs_effects(records, v) for v in ("missing", "median")}}
+    for view, matrix in summary["mean_abs_effect"].items():
+        if matrix:
+            what = "left out" if view == "missing" else "set to the train median"
+            plot_effect_matrix(matrix, counts, out / f"effects_{view}.png",
+                               title=f"mean |score change| of true positives when each value is {what}")
+    (out / "explanations.json").write_text(json.dumps({**summary, "records": records}, indent=1))
+    return summary
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6) -> dict:
+                 n_overlays: int = 6, explain: bool = False) -> dict:
     """Evaluate a trained run on a split; writes ``eval_<split>_<checkpoint>/`` inside the run folder.
 
     Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, counts, PR curves),
-    ``predictions.json`` (COCO results), ``ground_truth.json`` and, with ``plots``, PNG figures.
+    ``predictions.json`` (COCO results), ``ground_truth.json`` and, with ``plots``, PNG figures; with
+    ``explain`` (one more pass of the clinical branch and heads per value and image), ``explanations.json``
+    and ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`).
     """
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
     dev = pick_device(device)
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    state = load_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    model, cfg = model_from_state(state, dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
     return evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", dev,
-                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays)
+                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, explain=explain,
+                          medians=clinical_medians(state))
