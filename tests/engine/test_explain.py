@@ -4,6 +4,7 @@ equal full forward passes done one value at a time."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,9 +12,10 @@ import mdfnet
 from mdfnet.cli import main
 from mdfnet.engine.checkpoint import CLINICAL_MEDIAN_KEY
 from mdfnet.engine.explain import (
-    MATCH_IOBB, Replacement, counterpart_score, every_box_heads, explain_image, mean_abs_effects, replacements,
-    true_positives,
+    CANDIDATES, MATCH_IOBB, Replacement, candidates, counterpart_scores, explain_image, mean_abs_effects,
+    read_with_every_box, replacements, same_place, true_positives,
 )
+from mdfnet.model.heads import EveryBox
 from mdfnet.engine.predict import Predictor
 from mdfnet.engine.train import train
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
@@ -41,42 +43,83 @@ def test_replacements_leave_out_each_entered_value_then_set_each_number_to_its_m
     assert [(r.reference, r.feature) for r in got] == [("missing", "age"), ("missing", "o2sat")]
 
 
-def test_counterpart_is_the_best_same_class_box_at_the_same_place():
-    reread = {"boxes": torch.tensor([[10.0, 10, 30, 30],    # class 4, the same box: IoBB 1 both ways
-                                     [0.0, 0, 40, 40],      # class 4, contains it: 400/1600 = 0.25 of it inside
-                                     [12.0, 12, 28, 28],    # class 2, inside but another class
-                                     [15.0, 15, 45, 25],    # class 4, 150/300 = 0.5 inside, covers 150/400 of it
-                                     [11.0, 11, 21, 21],    # class 4, inside, but covers only 100/400 of it
-                                     [14.0, 10, 32, 30]]),  # class 4, shifted: 320/360 inside, covers 320/400
-              "labels": torch.tensor([4, 4, 2, 4, 4, 4]), "scores": torch.tensor([0.3, 0.9, 0.8, 0.95, 0.99, 0.4])}
+def test_same_place_means_each_box_at_least_half_inside_the_other():
+    finding = [10.0, 10, 30, 30]
+    boxes = [[10.0, 10, 30, 30],    # the same box
+             [0.0, 0, 40, 40],      # contains it, but only 400/1600 of it lies in the finding
+             [12.0, 12, 28, 28],    # inside, covering 256/400 of it
+             [15.0, 15, 45, 25],    # 150/300 inside, covering 150/400 of it
+             [11.0, 11, 21, 21],    # inside, covering 100/400 of it
+             [14.0, 10, 32, 30]]    # shifted: 320/360 inside, covering 320/400
     assert MATCH_IOBB == 0.5
-    assert counterpart_score([10.0, 10, 30, 30], 4, reread) == pytest.approx(0.4)
-    assert counterpart_score([10.0, 10, 30, 30], 2, reread) == pytest.approx(0.8)  # covers 256/400 of it
-    assert counterpart_score([6.0, 6, 34, 34], 2, reread) == 0.0               # covers 256/784 of it
-    assert counterpart_score([10.0, 10, 30, 30], 5, reread) == 0.0            # no box of that class
-    assert counterpart_score([100.0, 100, 120, 120], 4, reread) == 0.0        # nothing of class 4 there
+    assert same_place(boxes, finding).tolist() == [True, False, True, False, False, True]
 
 
-def test_every_box_heads_share_the_weights_and_leave_the_model_alone():
-    model = mdfnet.build_model("mdf", preset="fast", image_size=64, pretrained_backbone=None)
-    heads = every_box_heads(model.roi_heads)
-    assert (heads.score_thresh, heads.nms_thresh) == (-1.0, 1.0) and heads.detections_per_img > 10**6
-    assert (model.roi_heads.score_thresh, model.roi_heads.nms_thresh, model.roi_heads.detections_per_img) == (
-        0.05, 0.2, 10)
-    assert heads.box_predictor is model.roi_heads.box_predictor
+def _every(boxes, scores):
+    """EveryBox layout from [P][K] boxes and scores."""
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "scores": torch.tensor(scores, dtype=torch.float32).reshape(-1)}
 
 
-def _counterpart_by_hand(box, label, out):
-    def inside(a, b):  # share of a lying in b
-        w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-        return w * h / ((a[2] - a[0]) * (a[3] - a[1])) if w > 0 and h > 0 else 0.0
+def test_candidates_are_the_best_proposals_whose_box_for_the_class_is_at_the_same_place():
+    far = [90.0, 90, 99, 99]
+    every = _every([[[10.0, 10, 30, 30], far],             # proposal 0: class 1 at the finding (its own)
+                    [[12.0, 12, 28, 28], [10.0, 10, 30, 30]],  # proposal 1: class 1 there too, class 2 as well
+                    [[0.0, 0, 40, 40], far],                # proposal 2: class 1 too large
+                    [[14.0, 10, 32, 30], far],              # proposal 3: class 1 there
+                    [[11.0, 10, 31, 30], far]],             # proposal 4: class 1 there
+                   [[0.6, 0.1], [0.3, 0.9], [0.95, 0.0], [0.5, 0.0], [0.2, 0.0]])
+    assert CANDIDATES == 3
+    assert candidates(every, [10.0, 10, 30, 30], 1, 2) == [0, 3, 1]  # by score, proposal 4 left out
+    assert candidates(every, [10.0, 10, 30, 30], 2, 2) == [1]
+    assert candidates(every, [60.0, 60, 70, 70], 1, 2) == []
 
-    return max([s for b, lab, s in zip(out["boxes"].tolist(), out["labels"].tolist(), out["scores"].tolist())
-                if lab == label and min(inside(b, box), inside(box, b)) >= 0.5], default=0.0)
+
+def test_counterpart_is_the_best_candidate_still_at_the_same_place_in_each_reread():
+    finding, far = [10.0, 10, 30, 30], [90.0, 90, 99, 99]
+    # two re-reads (R=2) of three proposals (U=3), two classes (K=2)
+    boxes = torch.tensor([[[[10.0, 10, 30, 30], far], [[12.0, 12, 28, 28], far], [[10.0, 10, 30, 30], far]],
+                          [[[40.0, 40, 60, 60], far], [[11.0, 10, 31, 30], far], [[10.0, 10, 30, 30], far]]])
+    scores = torch.tensor([[[0.5, 0.0], [0.7, 0.0], [0.9, 0.0]],
+                           [[0.8, 0.0], [0.25, 0.0], [0.9, 0.0]]])
+    # the finding follows proposals 0 and 1 (not 2); in re-read 2 proposal 0's box moved away
+    np.testing.assert_allclose(counterpart_scores(finding, 1, boxes, scores, [0, 1]), [0.7, 0.25])
+    np.testing.assert_allclose(counterpart_scores(finding, 2, boxes, scores, [0, 1]), [0.0, 0.0])
+    np.testing.assert_allclose(counterpart_scores(finding, 1, boxes, scores, []), [0.0, 0.0])
+
+
+def test_one_read_gives_the_models_detections_and_every_box_it_scored():
+    torch.manual_seed(0)
+    model = mdfnet.build_model("mdf", preset="fast", image_size=64, pretrained_backbone=None).eval()
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(1))
+    predictor = model.roi_heads.box_predictor
+    with torch.no_grad():
+        direct = model([image], ROW[None])[0]
+        encoded = model.encode_images([image])
+        detections, every, proposals = read_with_every_box(model, encoded, ROW)
+        again = model.detect(encoded, ROW[None], proposals=[proposals], roi_heads=EveryBox(model.roi_heads))[0]
+    assert model.roi_heads.box_predictor is predictor  # the recording copy left the model alone
+    for key in ("boxes", "labels", "scores"):
+        torch.testing.assert_close(detections[key], direct[key], rtol=0, atol=0)
+        torch.testing.assert_close(every[key], again[key], rtol=0, atol=0)
+    assert every["scores"].shape == (5 * len(proposals),)
+    assert every["labels"][:6].tolist() == [1, 2, 3, 4, 5, 1]  # proposal-major, then class
+    for box, label, score in zip(direct["boxes"], direct["labels"], direct["scores"]):  # each detection is one of them
+        same = (every["boxes"] == box).all(1) & (every["labels"] == label)
+        assert same.any() and every["scores"][same].max() == score
+
+
+def _inside(a, b):  # share of box a lying in box b
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    return w * h / ((a[2] - a[0]) * (a[3] - a[1])) if w > 0 and h > 0 else 0.0
+
+
+def _at_place(a, b):
+    return min(_inside(a, b), _inside(b, a)) >= 0.5
 
 
 @pytest.mark.parametrize("spatialiser", ["lite", "paper"])
-def test_batched_effects_equal_one_full_forward_per_replaced_value(spatialiser):
+def test_batched_effects_equal_one_read_of_every_proposal_per_replaced_value(spatialiser):
     torch.manual_seed(0)
     model = mdfnet.build_model("mdf", preset="fast", image_size=64, spatialiser=spatialiser,
                                pretrained_backbone=None).eval()
@@ -85,17 +128,28 @@ def test_batched_effects_equal_one_full_forward_per_replaced_value(spatialiser):
     detections, effects = explain_image(model, image, ROW, medians, chunk=3)  # 7 re-reads in 3 batches
     with torch.no_grad():
         direct = model([image], ROW[None])[0]
+        encoded = model.encode_images([image])
+        (_,), (proposals,) = model.detect(encoded, ROW[None], with_proposals=True)
+        scorer = EveryBox(model.roi_heads)
+        base = model.detect(encoded, ROW[None], proposals=[proposals], roi_heads=scorer)[0]
     torch.testing.assert_close(detections["scores"], direct["scores"], rtol=0, atol=0)
     assert len(direct["scores"]) > 0
-    model.roi_heads = every_box_heads(model.roi_heads)  # one re-read at a time, each a full forward pass
+
+    def boxes_of(read, label):  # per proposal: (box, score) of one class
+        return list(zip(read["boxes"].view(-1, 5, 4)[:, label - 1].tolist(),
+                        read["scores"].view(-1, 5)[:, label - 1].tolist()))
+
     for r in replacements(ROW, CLINICAL_FEATURES, medians):
         row = ROW.clone()
         row[CLINICAL_FEATURES.index(r.feature)] = r.value
-        with torch.no_grad():
-            reread = model([image], row[None])[0]
+        with torch.no_grad():  # one value at a time, every proposal scored
+            reread = model.detect(encoded, row[None], proposals=[proposals], roi_heads=scorer)[0]
         for k, (box, label, score) in enumerate(zip(direct["boxes"].tolist(), direct["labels"].tolist(),
                                                     direct["scores"].tolist())):
-            expected = round(_counterpart_by_hand(box, label, reread), 4)
+            followed = sorted((j for j, (b, _) in enumerate(boxes_of(base, label)) if _at_place(b, box)),
+                              key=lambda j: -boxes_of(base, label)[j][1])[:3]
+            expected = max([s for j, (b, s) in enumerate(boxes_of(reread, label)) if j in followed and _at_place(b, box)],
+                           default=0.0)
             got = effects[k][r.reference][r.feature]
             assert got["score"] == pytest.approx(expected, abs=1e-4)  # batched vs one row: float noise only
             assert got["effect"] == round(round(score, 4) - got["score"], 4)

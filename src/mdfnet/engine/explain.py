@@ -8,25 +8,26 @@ replaced, one at a time, by a reference, and the image is read again:
 - ``median``: the value replaced by the train split's median (the nine numbers, not gender); checkpoints
   written before the medians were stored have no such view.
 
-A finding's score in a re-read is the best score the detector gives to a box of the same class at the
-same place: over every box the RoI heads score (each proposal, each class; before the score cut and
-NMS), the highest among those that lie at least :data:`MATCH_IOBB` inside the finding's box and that
-the finding's box lies at least as much inside (IoBB measured both ways); 0 if there is none. Reading
-boxes before NMS keeps the number continuous (a re-read where NMS keeps a near-twin instead gives the
-same answer) and makes a replacement that changes nothing cost exactly nothing: a box overlapping the
-finding that much has IoU >= 1/3 with it, so with a box NMS of at most 1/3 (the paper's 0.2) no such box
-can outscore the finding it let through. The **effect** of a value is ``score as entered - score with
-the value replaced``: above 0 the value raised the finding's score, below 0 it lowered it.
+**The same box.** A re-read scores the same regions as the original read: the proposals (the RPN's
+boxes) are kept, and the RoI heads score them again under the replaced value. A finding's candidates
+are the proposals whose box for the finding's class lies at the same place as the finding, IoBB measured
+both ways (each box at least :data:`MATCH_IOBB` inside the other), the finding's own proposal first and
+at most :data:`CANDIDATES` of them, by their score in the original read. In a re-read the finding's score
+is the best score among its candidates whose new box still lies at the same place (0 if none does). So
+a replacement that changes nothing costs exactly nothing, and the number moves smoothly with the value
+(NMS, which keeps one of two near-twins, plays no part). The RPN's own reaction to a value (which regions
+it proposes) is not part of an effect.
 
-Cost: the image backbone runs once per image (:meth:`~mdfnet.model.MDFNet.encode_images`); the clinical
-encoder, spatialiser, fusion, RPN and RoI heads run once per replaced value, ``chunk`` values per batch.
+The **effect** of a value is ``score as entered - score with the value replaced``: above 0 the value
+raised the finding's score, below 0 it lowered it.
+
+Cost: the image backbone and the RPN run once per image; per replaced value only the clinical encoder,
+the spatialiser, the fusion and the RoI heads run, on the candidates only, ``chunk`` values per batch.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,11 +36,14 @@ import torch
 from torch import nn
 
 from mdfnet.metrics.overlap import iobb
+from mdfnet.model.heads import EveryBox, every_box, recording_heads
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
 REFERENCES = ("missing", "median")
 MATCH_IOBB = 0.5   # "the same place": each box lies at least half inside the other
+CANDIDATES = 3     # proposals followed per finding: its own and the next best at the same place
 EFFECT_DIGITS = 4  # scores and effects are reported to 4 decimals, as predictions are
+CHUNK_BYTES = 256 << 20  # one stage of the paper branch's clinical images, for a batch of re-reads
 
 
 @dataclass(frozen=True)
@@ -64,31 +68,43 @@ def replacements(row: torch.Tensor, used: Sequence[str], medians: torch.Tensor |
     return out
 
 
-def every_box_heads(roi_heads: nn.Module) -> nn.Module:
-    """The same RoI heads (shared weights) returning every box they score: no score cut, no NMS (an IoU
-    threshold of 1 suppresses nothing), no count limit. A shallow copy: the model itself is not changed."""
-    every = copy.copy(roi_heads)
-    every.score_thresh = -1.0
-    every.nms_thresh = 1.0
-    every.detections_per_img = sys.maxsize
-    return every
+def same_place(boxes, box: Sequence[float]) -> np.ndarray:
+    """``[N]`` bool: each of ``boxes`` ``[N, 4]`` and ``box`` lie at least :data:`MATCH_IOBB` inside each other."""
+    finding = [list(box)]
+    return np.minimum(iobb(boxes, finding)[:, 0], iobb(finding, boxes)[0]) >= MATCH_IOBB
 
 
-def counterpart_score(box: Sequence[float], label: int, reread: dict[str, torch.Tensor]) -> float:
-    """Score of the finding ``(box xyxy, label)`` in a re-read's boxes: the best box of the same class that
-    lies at least :data:`MATCH_IOBB` inside ``box`` and that ``box`` lies as much inside, else 0."""
-    same = reread["labels"] == label
-    if not bool(same.any()):
-        return 0.0
-    boxes, finding = reread["boxes"][same].cpu(), [list(box)]
-    mutual = np.minimum(iobb(boxes, finding)[:, 0], iobb(finding, boxes)[0])
-    inside = torch.from_numpy(mutual >= MATCH_IOBB)
-    return float(reread["scores"][same].cpu()[inside].max()) if bool(inside.any()) else 0.0
+def candidates(every: dict[str, torch.Tensor], box: Sequence[float], label: int, classes: int) -> list[int]:
+    """The proposals (indices) that follow a finding through re-reads: those whose box for its class lies
+    at the same place as ``box`` in :class:`~mdfnet.model.heads.EveryBox` output ``every`` (proposal-major,
+    ``classes`` per proposal), best score first, at most :data:`CANDIDATES`."""
+    boxes = every["boxes"].view(-1, classes, 4)[:, label - 1].cpu()
+    scores = every["scores"].view(-1, classes)[:, label - 1].cpu()
+    at = np.flatnonzero(same_place(boxes, box))
+    order = at[np.argsort(-scores[at].numpy(), kind="stable")]
+    return order[:CANDIDATES].tolist()
+
+
+def counterpart_scores(box: Sequence[float], label: int, boxes: torch.Tensor, scores: torch.Tensor,
+                       rows: Sequence[int]) -> np.ndarray:
+    """``[R]``: the finding ``(box, label)``'s score in each of ``R`` re-reads of its candidate proposals.
+
+    ``boxes`` ``[R, U, K, 4]`` and ``scores`` ``[R, U, K]`` are the re-reads' every box (``U`` proposals,
+    ``K`` classes); ``rows`` are the finding's candidates among the ``U``. The score is the best among the
+    candidates whose new box for ``label`` still lies at the same place as ``box``, else 0.
+    """
+    if not rows:
+        return np.zeros(len(boxes))
+    mine = boxes[:, rows, label - 1].reshape(-1, 4).cpu()
+    kept = same_place(mine, box).reshape(len(boxes), len(rows))
+    mine_scores = scores[:, rows, label - 1].cpu().double().numpy()
+    return np.where(kept, mine_scores, 0.0).max(axis=1)
 
 
 @torch.no_grad()
 def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections: dict[str, torch.Tensor],
-                       medians: torch.Tensor | None = None, image: int = 0, chunk: int = 8) -> list[dict]:
+                       every: dict[str, torch.Tensor], proposals: torch.Tensor, medians: torch.Tensor | None = None,
+                       image: int = 0, chunk: int | None = None) -> list[dict]:
     """Effects of each entered value on each detection of one image.
 
     Args:
@@ -96,10 +112,13 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
         encoded: :meth:`~mdfnet.model.MDFNet.encode_images` output holding the image.
         row: the clinical values ``[10]`` (NaN = missing) that gave ``detections``.
         detections: the model's output for ``row`` on that image (``boxes`` ``[K, 4]``, ``labels``, ``scores``).
+        every: every box the RoI heads scored for ``detections``, in the same pixels
+            (:func:`~mdfnet.model.heads.every_box` layout; :func:`read_with_every_box` gives both).
+        proposals: ``[P, 4]``, the proposals they were scored on (the transformed image's pixels).
         medians: the train medians ``[9]``, or None (then only the ``missing`` view).
         image: the image's index in ``encoded``.
-        chunk: replaced values read per batch (bounds memory: the ``paper`` branch at 512 px holds
-            ``chunk`` clinical images of 64 x 512 x 512).
+        chunk: replaced values read per batch; default :func:`default_chunk` (bounds the memory that the
+            ``paper`` branch's clinical images take, 64 x S x S floats per value).
 
     Returns:
         One dict per detection, ``{reference: {feature: {"score": s, "effect": e}}}`` with the views of
@@ -110,35 +129,75 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     todo = replacements(row.cpu(), used, medians)
     if n == 0 or not todo:
         return [{} for _ in range(n)]
+    device = encoded.batch.tensors.device
+    scorer = EveryBox(model.roi_heads)
+    classes = len(every["scores"]) // max(1, len(proposals))
+    boxes, labels = detections["boxes"].tolist(), detections["labels"].tolist()
+    followed = [candidates(every, boxes[k], labels[k], classes) for k in range(n)]
+    union = sorted({j for rows in followed for j in rows})
+    position = {j: i for i, j in enumerate(union)}
+    followed = [[position[j] for j in rows] for rows in followed]
+    subset = proposals[union]
+
     rows = row.cpu().repeat(len(todo), 1)
     for i, r in enumerate(todo):
         rows[i, CLINICAL_FEATURES.index(r.feature)] = r.value
-    heads = every_box_heads(model.roi_heads)
-    device = encoded.batch.tensors.device
+    chunk = chunk or default_chunk(model)
     rereads: list[dict] = []
     for start in range(0, len(todo), chunk):
         part = rows[start:start + chunk].to(device)
-        rereads += model.detect(encoded, part, torch.full((len(part),), image), roi_heads=heads)
-    out: list[dict] = [{} for _ in range(n)]
-    boxes, labels = detections["boxes"].tolist(), detections["labels"].tolist()
+        rereads += model.detect(encoded, part, torch.full((len(part),), image), proposals=[subset] * len(part),
+                                roi_heads=scorer)
+    reread_boxes = torch.stack([r["boxes"] for r in rereads]).view(len(todo), len(union), classes, 4)
+    reread_scores = torch.stack([r["scores"] for r in rereads]).view(len(todo), len(union), classes)
     scores = [round(s, EFFECT_DIGITS) for s in detections["scores"].tolist()]
-    for r, reread in zip(todo, rereads):
-        for k in range(n):  # the effect is the difference of the scores as reported, so they add up
-            score = round(counterpart_score(boxes[k], labels[k], reread), EFFECT_DIGITS)
+    out: list[dict] = [{} for _ in range(n)]
+    for k in range(n):  # the effect is the difference of the scores as reported, so they add up
+        found = counterpart_scores(boxes[k], labels[k], reread_boxes, reread_scores, followed[k])
+        for r, score in zip(todo, found.tolist()):
+            score = round(score, EFFECT_DIGITS)
             out[k].setdefault(r.reference, {})[r.feature] = {"score": score,
                                                              "effect": round(scores[k] - score, EFFECT_DIGITS)}
     return out
 
 
+def default_chunk(model: nn.Module) -> int:
+    """Replaced values read per batch: all of them, except with the ``paper`` branch, whose clinical images
+    (64 x S x S floats each, at several stages) are kept under about :data:`CHUNK_BYTES` per stage."""
+    from mdfnet.model.spatialise import PaperClinicalBranch
+
+    if not isinstance(model.clinical_branch, PaperClinicalBranch):
+        return len(CLINICAL_FEATURES) * len(REFERENCES)
+    size = model.transform.min_size[0]
+    return max(1, CHUNK_BYTES // (64 * size * size * 4))
+
+
 @torch.no_grad()
 def explain_image(model: nn.Module, image: torch.Tensor, row: torch.Tensor, medians: torch.Tensor | None = None,
-                  chunk: int = 8) -> tuple[dict[str, torch.Tensor], list[dict]]:
+                  chunk: int | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Detections of one image ``[3, S, S]`` with clinical ``row`` ``[10]`` and their effects
     (:func:`explain_detections`); the detections equal ``model([image], row[None])[0]`` exactly."""
     encoded = model.encode_images([image])
-    clinical = row[None].to(image.device) if model.uses_clinical else None
-    detections = model.detect(encoded, clinical)[0]
-    return detections, explain_detections(model, encoded, row, detections, medians, chunk=chunk)
+    detections, every, proposals = read_with_every_box(model, encoded, row)
+    return detections, explain_detections(model, encoded, row, detections, every, proposals, medians, chunk=chunk)
+
+
+@torch.no_grad()
+def read_with_every_box(model: nn.Module, encoded, row: torch.Tensor, image: int = 0):
+    """One read of image ``image`` of ``encoded`` with ``row`` ``[10]``: ``(detections, every box, proposals)``.
+
+    The detections are the model's own (``model.detect``, bit for bit); every box the RoI heads scored
+    on the way (:func:`~mdfnet.model.heads.every_box`, in the detections' pixels) is recorded from the same
+    pass, so nothing runs twice.
+    """
+    heads, record = recording_heads(model.roi_heads)
+    clinical = row[None].to(encoded.batch.tensors.device) if model.uses_clinical else None
+    (detections,), (proposals,) = model.detect(encoded, clinical, torch.tensor([image]), roi_heads=heads,
+                                               with_proposals=True)
+    sizes = [encoded.batch.image_sizes[image]]
+    every = every_box(model.roi_heads.box_coder, record["logits"], record["deltas"], [proposals], sizes)
+    every = model.transform.postprocess(every, sizes, [encoded.original_sizes[image]])[0]
+    return detections, every, proposals
 
 
 def reference_values(medians: torch.Tensor | None) -> dict:
@@ -174,7 +233,7 @@ def true_positives(detections: dict[str, torch.Tensor], gt_boxes: torch.Tensor, 
 
 @torch.no_grad()
 def explain_true_positives(model: nn.Module, dataset, medians: torch.Tensor | None, device: torch.device,
-                           score_threshold: float = 0.1, chunk: int = 8) -> list[dict]:
+                           score_threshold: float = 0.1, chunk: int | None = None) -> list[dict]:
     """Explanations of every true positive of a :class:`~mdfnet.data.dataset.CohortDataset` (IoBB 0.5).
 
     Returns one record per (true positive, replaced value): ``reading_id``, ``detection`` (its index in

@@ -17,7 +17,8 @@ returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels
 Inference in two steps, for callers that vary the clinical values of one image (explanations):
 ``encode_images(images)`` runs the transform and the image backbone once; ``detect(encoded, clinical,
 image_index)`` runs everything that depends on the clinical values (encoder, spatialiser, fusion, RPN,
-RoI heads) for ``R`` clinical rows at once, row ``r`` read against image ``image_index[r]``.
+RoI heads) for ``R`` clinical rows at once, row ``r`` read against image ``image_index[r]``; given
+``proposals`` it skips the RPN and has the RoI heads score those boxes.
 ``model(images, clinical)`` in eval mode is exactly ``detect(encode_images(images), clinical)``.
 """
 
@@ -66,7 +67,7 @@ class MDFNet(GeneralizedRCNN):
         original_sizes = [tuple(img.shape[-2:]) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
-        return self._heads(batch, features, clinical, original_sizes, targets)
+        return self._heads(batch, features, clinical, original_sizes, targets)[0]
 
     @torch.no_grad()
     def encode_images(self, images) -> EncodedImages:
@@ -79,43 +80,65 @@ class MDFNet(GeneralizedRCNN):
 
     @torch.no_grad()
     def detect(self, encoded: EncodedImages, clinical: torch.Tensor | None = None,
-               image_index: torch.Tensor | None = None, roi_heads: nn.Module | None = None) -> list[dict]:
+               image_index: torch.Tensor | None = None, *, proposals: list[torch.Tensor] | None = None,
+               roi_heads: nn.Module | None = None, with_proposals: bool = False):
         """Eval mode: detections for ``R`` clinical rows ``[R, 10]`` read against already encoded images.
 
-        ``image_index`` ``[R]`` says which encoded image each row belongs to (default: row ``r`` is image
-        ``r``); the image features are indexed, not recomputed. ``roi_heads`` replaces the model's own RoI
-        heads for this call (the same weights with other score or count limits). Returns ``R`` detection
-        dicts, as ``forward`` does.
+        Args:
+            encoded: :meth:`encode_images` output.
+            clinical: ``[R, 10]`` (None for the image-only baseline, which then reads each image once).
+            image_index: ``[R]``, the encoded image each row belongs to (default: row ``r`` is image ``r``,
+                or every row image 0 when one image was encoded); the image features are indexed, not
+                recomputed.
+            proposals: per row, boxes ``[P_r, 4]`` (xyxy, in the transformed image's pixels) for the RoI
+                heads to score instead of the RPN's; the RPN does not run.
+            roi_heads: replaces the model's own RoI heads for this call (the same weights with other
+                limits, or :class:`~mdfnet.model.heads.EveryBox`).
+            with_proposals: also return the proposals the RoI heads scored, per row.
+
+        Returns:
+            ``R`` detection dicts, as ``forward`` returns; with ``with_proposals``, ``(detections, proposals)``.
         """
         n = len(encoded.original_sizes)
-        index = torch.arange(n) if image_index is None else torch.as_tensor(image_index, dtype=torch.long)
+        if image_index is None:  # row r reads image r; with one image, every row reads it
+            rows = n if clinical is None else len(clinical)
+            index = torch.zeros(rows, dtype=torch.long) if n == 1 else torch.arange(n)
+        else:
+            index = torch.as_tensor(image_index, dtype=torch.long)
         if index.numel() and (index.min() < 0 or index.max() >= n):
             raise ValueError(f"image_index must lie in [0, {n}), got {index.tolist()}")
+        if proposals is not None and len(proposals) != len(index):
+            raise ValueError(f"give one proposal tensor per row: {len(index)} rows, {len(proposals)} tensors")
         device = encoded.batch.tensors.device
         clinical = self._check_clinical(len(index), clinical, device)
         index = index.to(device)
         batch = ImageList(_take(encoded.batch.tensors, index), [encoded.batch.image_sizes[i] for i in index.tolist()])
         features = OrderedDict((k, _take(f, index)) for k, f in encoded.features.items())
         sizes = [encoded.original_sizes[i] for i in index.tolist()]
-        return self._heads(batch, features, clinical, sizes, None, roi_heads)
+        detections, used = self._heads(batch, features, clinical, sizes, None, roi_heads, proposals)
+        return (detections, used) if with_proposals else detections
 
     def _heads(self, batch: ImageList, features: OrderedDict, clinical: torch.Tensor | None,
-               original_sizes: list, targets=None, roi_heads: nn.Module | None = None):
-        """Everything after the image backbone: clinical encoder and branch, 3D fusion, RPN, RoI heads."""
+               original_sizes: list, targets=None, roi_heads: nn.Module | None = None,
+               proposals: list[torch.Tensor] | None = None):
+        """Everything after the image backbone: clinical encoder and branch, 3D fusion, RPN (unless
+        ``proposals`` are given), RoI heads. Returns (losses or detections, the proposals scored)."""
         vector = self.clinical_encoder(clinical) if self.uses_clinical else None
         if self.fusion is not None:
             clinical_maps = (self.clinical_branch(vector, features, tuple(batch.tensors.shape[-2:]))
                              if self.clinical_branch is not None else {})
             features = OrderedDict((k, self.fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
-        proposals, proposal_losses = self.rpn(batch, features, targets)
+        proposal_losses = {}
+        if proposals is None:
+            proposals, proposal_losses = self.rpn(batch, features, targets)
         roi_features = OrderedDict(features, **{CLINICAL_KEY: vector}) if self.fuse_1d else features
         heads = self.roi_heads if roi_heads is None else roi_heads
         detections, detector_losses = heads(roi_features, proposals, batch.image_sizes, targets)
         if self.training:
             losses = {**proposal_losses, **detector_losses}
             losses["loss"] = self.loss_weighting(losses)
-            return losses
-        return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
+            return losses, proposals
+        return self.transform.postprocess(detections, batch.image_sizes, original_sizes), proposals
 
     def _check_clinical(self, n_images: int, clinical: torch.Tensor | None,
                         device: torch.device) -> torch.Tensor | None:
