@@ -210,19 +210,24 @@ function draw(threshold) {
   const line = Math.max(2, Math.round(canvas.width / 300));
   ctx.font = `${Math.max(12, Math.round(canvas.width / 45))}px sans-serif`;
   ctx.textBaseline = "top";
+  const placed = [];  // label rectangles drawn so far: a label that would cover one moves below its box
+  const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
   r.detections.forEach((d, i) => {
     if (d.score < threshold) return;
-    const [x1, y1, x2, y2] = d.box;
+    const [x1, y1, x2, y2] = d.box.map((v, k) => v * (k % 2 ? sy : sx));
     ctx.strokeStyle = colour(d.category_id);
     ctx.lineWidth = line;
-    ctx.strokeRect(x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     const text = `${i + 1} ${d.label} ${d.score.toFixed(2)}`;
-    const width = ctx.measureText(text).width + 6, height = parseInt(ctx.font, 10) + 4;
-    const top = Math.max(0, y1 * sy - height);
+    const w = ctx.measureText(text).width + 6, h = parseInt(ctx.font, 10) + 4;
+    const spots = [{ x: x1, y: Math.max(0, y1 - h) }, { x: x1, y: Math.min(canvas.height - h, y2) },
+                   { x: x1, y: y1 + line }];
+    const spot = spots.find((p) => !placed.some((q) => overlaps({ ...p, w, h }, q))) || spots[0];
+    placed.push({ ...spot, w, h });
     ctx.fillStyle = colour(d.category_id);
-    ctx.fillRect(x1 * sx, top, width, height);
+    ctx.fillRect(spot.x, spot.y, w, h);
     ctx.fillStyle = "#000";
-    ctx.fillText(text, x1 * sx + 3, top + 2);
+    ctx.fillText(text, spot.x + 3, spot.y + 2);
   });
 }
 
