@@ -52,7 +52,7 @@ def test_same_place_means_each_box_at_least_half_inside_the_other():
              [11.0, 11, 21, 21],    # inside, covering 100/400 of it
              [14.0, 10, 32, 30]]    # shifted: 320/360 inside, covering 320/400
     assert MATCH_IOBB == 0.5
-    assert same_place(boxes, finding).tolist() == [True, False, True, False, False, True]
+    assert same_place(np.array(boxes), np.array(finding)).tolist() == [True, False, True, False, False, True]
 
 
 def _every(boxes, scores):
@@ -63,29 +63,35 @@ def _every(boxes, scores):
 
 def test_candidates_are_the_best_proposals_whose_box_for_the_class_is_at_the_same_place():
     far = [90.0, 90, 99, 99]
-    every = _every([[[10.0, 10, 30, 30], far],             # proposal 0: class 1 at the finding (its own)
+    every = _every([[[10.0, 10, 30, 30], far],                 # proposal 0: class 1 at finding 0 (its own)
                     [[12.0, 12, 28, 28], [10.0, 10, 30, 30]],  # proposal 1: class 1 there too, class 2 as well
-                    [[0.0, 0, 40, 40], far],                # proposal 2: class 1 too large
-                    [[14.0, 10, 32, 30], far],              # proposal 3: class 1 there
-                    [[11.0, 10, 31, 30], far]],             # proposal 4: class 1 there
+                    [[0.0, 0, 40, 40], far],                   # proposal 2: class 1 too large
+                    [[14.0, 10, 32, 30], far],                 # proposal 3: class 1 there
+                    [[11.0, 10, 31, 30], far]],                # proposal 4: class 1 there
                    [[0.6, 0.1], [0.3, 0.9], [0.95, 0.0], [0.5, 0.0], [0.2, 0.0]])
+    findings = torch.tensor([[10.0, 10, 30, 30], [10.0, 10, 30, 30], [60.0, 60, 70, 70]])
+    index, valid = candidates(every, findings, torch.tensor([1, 2, 1]), 2)
     assert CANDIDATES == 3
-    assert candidates(every, [10.0, 10, 30, 30], 1, 2) == [0, 3, 1]  # by score, proposal 4 left out
-    assert candidates(every, [10.0, 10, 30, 30], 2, 2) == [1]
-    assert candidates(every, [60.0, 60, 70, 70], 1, 2) == []
+    assert index[0].tolist() == [0, 3, 1] and valid[0].tolist() == [True, True, True]  # by score; 4 left out
+    assert index[1][:1].tolist() == [1] and valid[1].tolist() == [True, False, False]
+    assert valid[2].tolist() == [False, False, False]                                   # nothing there
 
 
 def test_counterpart_is_the_best_candidate_still_at_the_same_place_in_each_reread():
-    finding, far = [10.0, 10, 30, 30], [90.0, 90, 99, 99]
+    far = [90.0, 90, 99, 99]
+    findings, labels = torch.tensor([[10.0, 10, 30, 30], [10.0, 10, 30, 30]]), torch.tensor([1, 2])
     # two re-reads (R=2) of three proposals (U=3), two classes (K=2)
     boxes = torch.tensor([[[[10.0, 10, 30, 30], far], [[12.0, 12, 28, 28], far], [[10.0, 10, 30, 30], far]],
                           [[[40.0, 40, 60, 60], far], [[11.0, 10, 31, 30], far], [[10.0, 10, 30, 30], far]]])
-    scores = torch.tensor([[[0.5, 0.0], [0.7, 0.0], [0.9, 0.0]],
-                           [[0.8, 0.0], [0.25, 0.0], [0.9, 0.0]]])
-    # the finding follows proposals 0 and 1 (not 2); in re-read 2 proposal 0's box moved away
-    np.testing.assert_allclose(counterpart_scores(finding, 1, boxes, scores, [0, 1]), [0.7, 0.25])
-    np.testing.assert_allclose(counterpart_scores(finding, 2, boxes, scores, [0, 1]), [0.0, 0.0])
-    np.testing.assert_allclose(counterpart_scores(finding, 1, boxes, scores, []), [0.0, 0.0])
+    scores = torch.tensor([[[0.5, 0.1], [0.7, 0.2], [0.9, 0.3]],
+                           [[0.8, 0.1], [0.25, 0.2], [0.9, 0.3]]])
+    # finding 0 follows proposals 0 and 1 (not 2); in re-read 2 proposal 0's box moved away.
+    # finding 1 (class 2) follows proposal 0, whose class-2 box is far away: gone (0)
+    index, valid = np.array([[0, 1, 0], [0, 0, 0]]), np.array([[True, True, False], [True, False, False]])
+    found = counterpart_scores(findings, labels, boxes, scores, index, valid)
+    np.testing.assert_allclose(found, [[0.7, 0.0], [0.25, 0.0]], rtol=1e-6)
+    none = counterpart_scores(findings, labels, boxes, scores, index, np.zeros_like(valid))
+    np.testing.assert_allclose(none, [[0.0, 0.0], [0.0, 0.0]])
 
 
 def test_one_read_gives_the_models_detections_and_every_box_it_scored():

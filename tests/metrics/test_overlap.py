@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mdfnet.metrics.matching import detection_boxes, ground_truth_boxes, overlap_matrices
-from mdfnet.metrics.overlap import iobb
+from mdfnet.metrics.overlap import iobb, iobb_pairs
 
 
 def test_iobb_hand_values():
@@ -31,3 +31,12 @@ def test_iobb_equals_the_coco_matchers_overlaps():
     gts = [{"image_id": 1, "category_id": 1, "bbox": [a, b, c - a, d - b]} for a, b, c, d in ref.tolist()]
     coco = overlap_matrices(detection_boxes(dets), ground_truth_boxes(gts), "iobb")[(1, 1)]
     assert iobb(pred, ref) == pytest.approx(np.array(coco), abs=1e-12)
+
+
+def test_iobb_pairs_is_the_diagonal_and_broadcasts():
+    pred = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [20, 20, 30, 30]], dtype=float)
+    ref = np.array([[0, 0, 20, 20], [0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
+    np.testing.assert_allclose(iobb_pairs(pred, ref), [1.0, 0.25, 0.0])
+    np.testing.assert_allclose(iobb_pairs(pred, ref), np.diag(iobb(pred, ref)))
+    assert iobb_pairs(pred[None, :, None], ref[:, None, None]).shape == (3, 3, 1)  # [3, 1, 1] with [1, 3, 1]
+    np.testing.assert_allclose(iobb_pairs(pred[None], ref[:, None]), iobb(pred, ref).T)

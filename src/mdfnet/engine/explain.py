@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mdfnet.metrics.overlap import iobb
+from mdfnet.metrics.overlap import iobb, iobb_pairs
 from mdfnet.model.heads import EveryBox, every_box, recording_heads
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
@@ -68,37 +68,47 @@ def replacements(row: torch.Tensor, used: Sequence[str], medians: torch.Tensor |
     return out
 
 
-def same_place(boxes, box: Sequence[float]) -> np.ndarray:
-    """``[N]`` bool: each of ``boxes`` ``[N, 4]`` and ``box`` lie at least :data:`MATCH_IOBB` inside each other."""
-    finding = [list(box)]
-    return np.minimum(iobb(boxes, finding)[:, 0], iobb(finding, boxes)[0]) >= MATCH_IOBB
+def same_place(boxes, ref) -> np.ndarray:
+    """Element by element (``[..., 4]`` xyxy, broadcast): each box and its ``ref`` lie at least
+    :data:`MATCH_IOBB` inside each other (IoBB measured both ways)."""
+    return np.minimum(iobb_pairs(boxes, ref), iobb_pairs(ref, boxes)) >= MATCH_IOBB
 
 
-def candidates(every: dict[str, torch.Tensor], box: Sequence[float], label: int, classes: int) -> list[int]:
-    """The proposals (indices) that follow a finding through re-reads: those whose box for its class lies
-    at the same place as ``box`` in :class:`~mdfnet.model.heads.EveryBox` output ``every`` (proposal-major,
-    ``classes`` per proposal), best score first, at most :data:`CANDIDATES`."""
-    boxes = every["boxes"].view(-1, classes, 4)[:, label - 1].cpu()
-    scores = every["scores"].view(-1, classes)[:, label - 1].cpu()
-    at = np.flatnonzero(same_place(boxes, box))
-    order = at[np.argsort(-scores[at].numpy(), kind="stable")]
-    return order[:CANDIDATES].tolist()
+def candidates(every: dict[str, torch.Tensor], boxes: torch.Tensor, labels: torch.Tensor,
+               classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The proposals that follow each finding through re-reads.
 
+    Args:
+        every: :class:`~mdfnet.model.heads.EveryBox` output of the original read (proposal-major,
+            ``classes`` per proposal).
+        boxes, labels: the findings, ``[N, 4]`` and ``[N]``.
 
-def counterpart_scores(box: Sequence[float], label: int, boxes: torch.Tensor, scores: torch.Tensor,
-                       rows: Sequence[int]) -> np.ndarray:
-    """``[R]``: the finding ``(box, label)``'s score in each of ``R`` re-reads of its candidate proposals.
-
-    ``boxes`` ``[R, U, K, 4]`` and ``scores`` ``[R, U, K]`` are the re-reads' every box (``U`` proposals,
-    ``K`` classes); ``rows`` are the finding's candidates among the ``U``. The score is the best among the
-    candidates whose new box for ``label`` still lies at the same place as ``box``, else 0.
+    Returns:
+        ``index`` ``[N, M]`` (proposal indices) and ``valid`` ``[N, M]``, ``M`` = :data:`CANDIDATES`: for each
+        finding, the proposals whose box for its class lies at the same place, best score first.
     """
-    if not rows:
-        return np.zeros(len(boxes))
-    mine = boxes[:, rows, label - 1].reshape(-1, 4).cpu()
-    kept = same_place(mine, box).reshape(len(boxes), len(rows))
-    mine_scores = scores[:, rows, label - 1].cpu().double().numpy()
-    return np.where(kept, mine_scores, 0.0).max(axis=1)
+    per_class = every["boxes"].view(-1, classes, 4).cpu().numpy()[:, labels.cpu().numpy() - 1]  # [P, N, 4]
+    scores = every["scores"].view(-1, classes).cpu().double().numpy()[:, labels.cpu().numpy() - 1]
+    at = same_place(per_class, boxes.cpu().numpy()[None])                                       # [P, N]
+    ranked = np.where(at, scores, -np.inf).T                                                    # [N, P]
+    index = np.argsort(-ranked, axis=1, kind="stable")[:, :CANDIDATES]
+    return index, np.take_along_axis(ranked, index, axis=1) > -np.inf
+
+
+def counterpart_scores(boxes: torch.Tensor, labels: torch.Tensor, reread_boxes: torch.Tensor,
+                       reread_scores: torch.Tensor, index: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``[R, N]``: each finding's score in each of ``R`` re-reads of the followed proposals.
+
+    ``reread_boxes`` ``[R, U, K, 4]`` and ``reread_scores`` ``[R, U, K]`` are the re-reads' every box
+    (``U`` proposals, ``K`` classes); ``index`` / ``valid`` ``[N, M]`` say which of the ``U`` follow each
+    finding (:func:`candidates`, renumbered). A finding's score is the best among its candidates whose new
+    box for its class still lies at the same place as ``boxes[n]``, else 0.
+    """
+    label = labels.cpu().numpy()[:, None] - 1                                     # [N, 1]
+    mine = reread_boxes.cpu().numpy()[:, index, label]                             # [R, N, M, 4]
+    kept = valid & same_place(mine, boxes.cpu().numpy()[None, :, None])            # [R, N, M]
+    scores = reread_scores.cpu().double().numpy()[:, index, label]
+    return np.where(kept, scores, 0.0).max(axis=2, initial=0.0)
 
 
 @torch.no_grad()
@@ -132,12 +142,10 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     device = encoded.batch.tensors.device
     scorer = EveryBox(model.roi_heads)
     classes = len(every["scores"]) // max(1, len(proposals))
-    boxes, labels = detections["boxes"].tolist(), detections["labels"].tolist()
-    followed = [candidates(every, boxes[k], labels[k], classes) for k in range(n)]
-    union = sorted({j for rows in followed for j in rows})
-    position = {j: i for i, j in enumerate(union)}
-    followed = [[position[j] for j in rows] for rows in followed]
-    subset = proposals[union]
+    index, valid = candidates(every, detections["boxes"], detections["labels"], classes)
+    union, index = np.unique(np.where(valid, index, index[:, :1]), return_inverse=True)  # renumber in U
+    index = index.reshape(valid.shape)
+    subset = proposals[torch.from_numpy(union).to(proposals.device)]
 
     rows = row.cpu().repeat(len(todo), 1)
     for i, r in enumerate(todo):
@@ -150,11 +158,11 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
                                 roi_heads=scorer)
     reread_boxes = torch.stack([r["boxes"] for r in rereads]).view(len(todo), len(union), classes, 4)
     reread_scores = torch.stack([r["scores"] for r in rereads]).view(len(todo), len(union), classes)
+    found = counterpart_scores(detections["boxes"], detections["labels"], reread_boxes, reread_scores, index, valid)
     scores = [round(s, EFFECT_DIGITS) for s in detections["scores"].tolist()]
     out: list[dict] = [{} for _ in range(n)]
     for k in range(n):  # the effect is the difference of the scores as reported, so they add up
-        found = counterpart_scores(boxes[k], labels[k], reread_boxes, reread_scores, followed[k])
-        for r, score in zip(todo, found.tolist()):
+        for r, score in zip(todo, found[:, k].tolist()):
             score = round(score, EFFECT_DIGITS)
             out[k].setdefault(r.reference, {})[r.feature] = {"score": score,
                                                              "effect": round(scores[k] - score, EFFECT_DIGITS)}

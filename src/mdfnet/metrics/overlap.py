@@ -1,7 +1,7 @@
 """Pairwise box overlaps for boxes in corner format (``xyxy``), outside COCO matching.
 
 :func:`iobb` is the overlap that the metrics use (``area(pred ∩ ref) / area(pred)``, from the ChestX-ray8
-work), with COCO's convention: no overlap unless the intersection has positive width and height, so a
+work), pairwise (:func:`iobb`) or element by element (:func:`iobb_pairs`), with COCO's convention: no overlap unless the intersection has positive width and height, so a
 zero-area prediction overlaps nothing. :mod:`mdfnet.metrics.matching` computes the same values from COCO
 ``xywh`` records for evaluation; this module serves callers that hold detector outputs (explanations).
 """
@@ -26,3 +26,17 @@ def iobb(pred, ref) -> np.ndarray:
     area = ((pred[:, 2] - pred[:, 0]) * (pred[:, 3] - pred[:, 1]))[:, None]
     return np.divide(np.where(hit, w * h, 0.0), np.broadcast_to(area, hit.shape), out=np.zeros(hit.shape),
                      where=hit)
+
+
+def iobb_pairs(pred, ref) -> np.ndarray:
+    """Element by element: the share of each ``pred`` box's area inside the ``ref`` box at the same index.
+
+    ``pred`` and ``ref`` are ``[..., 4]`` xyxy arrays whose leading shapes broadcast; returns their
+    broadcast leading shape.
+    """
+    pred, ref = np.asarray(pred, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    w = np.minimum(pred[..., 2], ref[..., 2]) - np.maximum(pred[..., 0], ref[..., 0])
+    h = np.minimum(pred[..., 3], ref[..., 3]) - np.maximum(pred[..., 1], ref[..., 1])
+    hit = (w > 0) & (h > 0)
+    area = np.broadcast_to((pred[..., 2] - pred[..., 0]) * (pred[..., 3] - pred[..., 1]), hit.shape)
+    return np.divide(np.where(hit, w * h, 0.0), area, out=np.zeros(hit.shape), where=hit)

@@ -16,7 +16,7 @@ import copy
 
 import torch
 from torch import nn
-from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops
+from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops, roi_align
 
 CLINICAL_KEY = "clinical"  # where the detector puts the clinical vector in the features dict
 
@@ -38,7 +38,8 @@ class EveryBox(nn.Module):
     Called as torchvision's ``RoIHeads`` is, ``(features, proposals, image_shapes)`` -> ``(detections,
     {})``, it pools, runs the box head and predictor, decodes and clips the boxes and takes the softmax,
     and keeps everything: no score cut, no NMS, no count limit (:func:`every_box`). Explanations read it
-    to follow a finding's own box through re-reads (mdfnet.engine.explain).
+    to follow a finding's own box through re-reads of one film (mdfnet.engine.explain); when every row
+    scores the same proposals on a single feature map, it pools them all at once (:func:`pool_shared`).
     """
 
     def __init__(self, roi_heads: nn.Module) -> None:
@@ -47,8 +48,42 @@ class EveryBox(nn.Module):
 
     def forward(self, features, proposals: list[torch.Tensor], image_shapes: list[tuple[int, int]], targets=None):
         heads = self.heads
-        logits, deltas = heads.box_predictor(heads.box_head(heads.box_roi_pool(features, proposals, image_shapes)))
+        pooled = pool_shared(heads.box_roi_pool, features, proposals, image_shapes)
+        if pooled is None:
+            pooled = heads.box_roi_pool(features, proposals, image_shapes)
+        logits, deltas = heads.box_predictor(heads.box_head(pooled))
         return every_box(heads.box_coder, logits, deltas, proposals, image_shapes), {}
+
+
+def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
+                image_shapes: list[tuple[int, int]]) -> torch.Tensor | None:
+    """``pool(features, proposals, image_shapes)`` when every row has the very same proposals on one map.
+
+    RoIAlign is linear in the map, so pooling ``U`` boxes on ``R`` maps is one sampling matrix, RoIAlign
+    of a one-hot basis of the pixels the boxes touch, applied to all maps in one product: the same values
+    (to float rounding) at a fraction of ``R x U`` RoIAligns. None when it does not apply (several
+    levels, different proposals or image sizes, a pool not yet run): then call ``pool`` itself.
+    """
+    names = getattr(pool, "featmap_names", ())
+    if (len(names) != 1 or getattr(pool, "scales", None) is None or len(proposals) < 2
+            or any(p is not proposals[0] for p in proposals) or len(set(image_shapes)) != 1):
+        return None
+    maps = features[names[0]]                          # [R, C, h, w]
+    rows, channels, height, width = maps.shape
+    boxes = proposals[0]
+    basis = torch.eye(height * width, dtype=maps.dtype, device=maps.device).view(1, -1, height, width)
+    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
+    weights = roi_align(basis, rois, pool.output_size, pool.scales[0], pool.sampling_ratio).flatten(2)
+    touched = weights.abs().sum((0, 2)) > 0             # [U, pixels, bins]: keep the pixels any box reads
+    weights, flat = weights[:, touched], maps.flatten(2)[:, :, touched]  # [U, p, bins], [R, C, p]
+    bins = weights.shape[-1]
+    pooled = flat @ weights.transpose(0, 1).reshape(-1, len(boxes) * bins)  # [R, C, U * bins]
+    pooled = pooled.view(rows, channels, len(boxes), bins).transpose(1, 2)
+    pooled = pooled.reshape(rows * len(boxes), channels, *pool.output_size)
+    if CLINICAL_KEY in features and isinstance(pool, FusedRoIPool):
+        vector = features[CLINICAL_KEY].repeat_interleave(len(boxes), dim=0)
+        return torch.cat([pooled.flatten(start_dim=1), vector.to(pooled.dtype)], dim=1)
+    return pooled
 
 
 def every_box(box_coder, logits: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
@@ -56,15 +91,16 @@ def every_box(box_coder, logits: torch.Tensor, deltas: torch.Tensor, proposals: 
     """The box predictor's output for every proposal and class, per image: row ``i`` is proposal ``i // K``,
     class ``i % K + 1`` (``K`` classes without background): ``boxes`` ``[P * K, 4]`` (decoded, clipped to
     the image), ``scores`` (softmax) and ``labels`` ``[P * K]``."""
-    boxes = box_coder.decode(deltas, proposals)  # [sum P, K + 1, 4]
-    scores = torch.softmax(logits, -1)
+    boxes = box_coder.decode(deltas, proposals)[:, 1:]  # [sum P, K, 4], background column dropped
+    scores = torch.softmax(logits, -1)[:, 1:]
     counts = [len(p) for p in proposals]
-    out = []
-    for b, s, shape in zip(boxes.split(counts), scores.split(counts), image_shapes):
-        b = box_ops.clip_boxes_to_image(b, shape)[:, 1:]  # drop the background column
-        labels = torch.arange(1, b.shape[1] + 1, device=b.device).repeat(len(b))
-        out.append({"boxes": b.reshape(-1, 4), "scores": s[:, 1:].reshape(-1), "labels": labels})
-    return out
+    if len(set(image_shapes)) == 1:  # one film read many times: clip all rows at once
+        boxes = box_ops.clip_boxes_to_image(boxes, image_shapes[0]).split(counts)
+    else:
+        boxes = [box_ops.clip_boxes_to_image(b, shape) for b, shape in zip(boxes.split(counts), image_shapes)]
+    labels = torch.arange(1, scores.shape[1] + 1, device=scores.device)
+    return [{"boxes": b.reshape(-1, 4), "scores": s.reshape(-1), "labels": labels.repeat(len(s))}
+            for b, s in zip(boxes, scores.split(counts))]
 
 
 class RecordPredictions(nn.Module):
