@@ -41,7 +41,7 @@ def test_a_dicom_with_some_values_gives_predictors_numbers(served, chest_dicom):
     assert got["detections"] == expected["detections"] and len(got["detections"]) == 10
     assert got["missing"] == ["heartrate", "resprate", "sbp", "dbp", "pain", "acuity"]
     assert set(got["detections"][0]["effects"]["missing"]) == {"age", "temperature", "o2sat", "gender"}
-    assert set(got["timing_ms"]) == {"read", "model", "total"} and "preview" not in got
+    assert set(got["timing_ms"]) == {"read", "model", "total", "cpu"} and "preview" not in got
     plain = post(served, chest_dicom, values, explain="false", preview="true").json()
     assert "effects" not in plain["detections"][0]
     assert plain["preview"].startswith("data:image/jpeg;base64,")

@@ -59,7 +59,7 @@ def parse_clinical(values: Mapping[str, object], source: str = "clinical values"
         if _blank(value):
             continue
         try:
-            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+            number = float(value)  # text with spaces around a number reads as that number
         except (TypeError, ValueError):
             raise InputError(f"{source}: {name}={value!r} is not a number") from None
         if not math.isfinite(number):
