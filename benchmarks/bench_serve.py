@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=12, help="requests of each kind per model (default 12)")
     parser.add_argument("--paper-requests", type=int, default=6, help="the same for `paper`, much slower (default 6)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; see the docstring)")
-    parser.add_argument("--image", type=Path, default=None, help="radiograph to post (default: pydicom-data's chest CR)")
+    parser.add_argument("--image", type=Path, default=None,
+                        help="radiograph to post (default: pydicom-data's chest CR)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.image is None:

@@ -65,9 +65,11 @@ def test_check_value_converts_celsius_and_refuses_what_prepare_would_drop():
     value, note = check_value("temperature", 38.5)
     assert value == pytest.approx(101.3) and note == "temperature 38.5 read as deg C: 101.3 deg F"
     assert check_value("pain", 10.0) == (10.0, None) and check_value("acuity", 1.0) == (1.0, None)
-    with pytest.raises(InputError, match=r"^form: o2sat=120 is outside the physiological range; expected 50 to 100 \(%\)$"):
+    with pytest.raises(InputError,
+                       match=r"^form: o2sat=120 is outside the physiological range; expected 50 to 100 \(%\)$"):
         check_value("o2sat", 120.0, "form")
-    with pytest.raises(InputError, match=r"temperature=130 is outside .* expected 75 to 115 \(deg F\), or 30 to 45 deg C$"):
+    with pytest.raises(InputError,
+                       match=r"temperature=130 is outside .* expected 75 to 115 \(deg F\), or 30 to 45 deg C$"):
         check_value("temperature", 130.0)
     with pytest.raises(InputError, match=r"pain=13 is outside .* expected 0 to 10 \(0-10 scale\)$"):
         check_value("pain", 13.0)

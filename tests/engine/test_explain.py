@@ -154,8 +154,8 @@ def test_batched_effects_equal_one_read_of_every_proposal_per_replaced_value(spa
                                                     direct["scores"].tolist())):
             followed = sorted((j for j, (b, _) in enumerate(boxes_of(base, label)) if _at_place(b, box)),
                               key=lambda j: -boxes_of(base, label)[j][1])[:3]
-            expected = max([s for j, (b, s) in enumerate(boxes_of(reread, label)) if j in followed and _at_place(b, box)],
-                           default=0.0)
+            expected = max([s for j, (b, s) in enumerate(boxes_of(reread, label))
+                            if j in followed and _at_place(b, box)], default=0.0)
             got = effects[k][r.reference][r.feature]
             assert got["score"] == pytest.approx(expected, abs=1e-4)  # batched vs one row: float noise only
             assert got["effect"] == round(round(score, 4) - got["score"], 4)
@@ -176,7 +176,8 @@ def test_true_positives_follow_cocos_greedy_rule_at_iobb():
     detections = {"boxes": torch.tensor([[0.0, 0, 10, 10], [1.0, 1, 9, 9], [50.0, 50, 60, 60], [20.0, 20, 40, 40],
                                          [30.0, 30, 40, 40]]),
                   "labels": torch.tensor([1, 1, 2, 2, 2]), "scores": torch.tensor([0.9, 0.8, 0.05, 0.5, 0.4])}
-    gt_boxes, gt_labels = torch.tensor([[0.0, 0, 10, 10], [50.0, 50, 60, 60], [30.0, 30, 42, 42]]), torch.tensor([1, 2, 2])
+    gt_boxes = torch.tensor([[0.0, 0, 10, 10], [50.0, 50, 60, 60], [30.0, 30, 42, 42]])
+    gt_labels = torch.tensor([1, 2, 2])
     # 0 takes gt 0; 1 finds it taken; 2 is under the score cut; 3 overlaps gt 2 by 100/400 = 0.25; 4 lies in gt 2
     assert true_positives(detections, gt_boxes, gt_labels, score_threshold=0.1) == [0, 4]
     assert true_positives(detections, gt_boxes, gt_labels, score_threshold=0.0) == [0, 2, 4]

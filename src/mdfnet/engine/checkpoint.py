@@ -2,8 +2,8 @@
 
 A checkpoint holds everything prediction needs (the resolved config, the class names, the model's
 state dict, which includes the clinical scaler fitted on train, and the train split's clinical medians
-that explanations compare with; checkpoints written before the medians were stored lack them) and, for ``last.pt``, what resuming
-needs (optimizer, scheduler, epoch, best validation score, epoch history).
+that explanations compare with; checkpoints written before the medians were stored lack them) and,
+for ``last.pt``, what resuming needs (optimizer, scheduler, epoch, best validation score, epoch history).
 """
 
 from __future__ import annotations

@@ -212,7 +212,8 @@ def reference_values(medians: torch.Tensor | None) -> dict:
     """What each view replaces a value with, for reports: ``{"missing": ..., "median": {feature: value}}``."""
     views: dict = {"missing": "left out (NaN): the model's missing-value handling, as in training"}
     if medians is not None:
-        views["median"] = {f: (None if math.isnan(v) else round(v, 2)) for f, v in zip(NUMERIC_FEATURES, medians.tolist())}
+        views["median"] = {f: (None if math.isnan(v) else round(v, 2))
+                           for f, v in zip(NUMERIC_FEATURES, medians.tolist())}
     else:
         views["median"] = None
     return views
@@ -258,8 +259,9 @@ def explain_true_positives(model: nn.Module, dataset, medians: torch.Tensor | No
         for k in true_positives(detections, target["boxes"], target["labels"], score_threshold):
             label, score = CLASSES[int(detections["labels"][k]) - 1], round(float(detections["scores"][k]), 4)
             for reference, by_feature in effects[k].items():
-                records += [{"reading_id": reading, "detection": k, "class": label, "score": score, "reference": reference,
-                             "feature": feature, "effect": value["effect"]} for feature, value in by_feature.items()]
+                records += [{"reading_id": reading, "detection": k, "class": label, "score": score,
+                             "reference": reference, "feature": feature, "effect": value["effect"]}
+                            for feature, value in by_feature.items()]
     return records
 
 

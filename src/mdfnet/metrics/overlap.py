@@ -1,9 +1,10 @@
-"""Pairwise box overlaps for boxes in corner format (``xyxy``), outside COCO matching.
+"""Box overlaps for boxes in corner format (``xyxy``), outside COCO matching.
 
 :func:`iobb` is the overlap that the metrics use (``area(pred ∩ ref) / area(pred)``, from the ChestX-ray8
-work), pairwise (:func:`iobb`) or element by element (:func:`iobb_pairs`), with COCO's convention: no overlap unless the intersection has positive width and height, so a
-zero-area prediction overlaps nothing. :mod:`mdfnet.metrics.matching` computes the same values from COCO
-``xywh`` records for evaluation; this module serves callers that hold detector outputs (explanations).
+work), pairwise; :func:`iobb_pairs` element by element. Both follow COCO's convention: no overlap unless
+the intersection has positive width and height, so a zero-area prediction overlaps nothing.
+:mod:`mdfnet.metrics.matching` computes the same values from COCO ``xywh`` records for evaluation; this
+module serves callers that hold detector outputs (explanations).
 """
 
 from __future__ import annotations
