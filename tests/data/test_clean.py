@@ -51,3 +51,27 @@ def test_age_at_study():
     age, bad = age_at_study(pd.Series([60.0, 91.0, 30.0]), pd.Series([2150.0, 2150.0, 2150.0]),
                             pd.Series([2153, 2180, 2100]))
     assert age.tolist()[:1] == [63.0] and age.isna().tolist() == [False, True, True] and bad == 2
+
+
+def test_check_value_converts_celsius_and_refuses_what_prepare_would_drop():
+    import pytest
+
+    from mdfnet.data.clean import UNITS, check_value
+    from mdfnet.errors import InputError
+    from mdfnet.schema import NUMERIC_FEATURES
+
+    assert set(UNITS) == set(NUMERIC_FEATURES)
+    assert check_value("temperature", 101.3) == (101.3, None)
+    value, note = check_value("temperature", 38.5)
+    assert value == pytest.approx(101.3) and note == "temperature 38.5 read as deg C: 101.3 deg F"
+    assert check_value("pain", 10.0) == (10.0, None) and check_value("acuity", 1.0) == (1.0, None)
+    with pytest.raises(InputError,
+                       match=r"^form: o2sat=120 is outside the physiological range; expected 50 to 100 \(%\)$"):
+        check_value("o2sat", 120.0, "form")
+    with pytest.raises(InputError,
+                       match=r"temperature=130 is outside .* expected 75 to 115 \(deg F\), or 30 to 45 deg C$"):
+        check_value("temperature", 130.0)
+    with pytest.raises(InputError, match=r"pain=13 is outside .* expected 0 to 10 \(0-10 scale\)$"):
+        check_value("pain", 13.0)
+    with pytest.raises(InputError, match=r"acuity=2.5 is outside .* expected a whole number 1 to 5 \(ESI level\)$"):
+        check_value("acuity", 2.5)

@@ -177,3 +177,27 @@ def test_unknown_names_are_clear_errors():
         mdfnet.build_model("mdf3")
     with pytest.raises(InputError, match="multiple of 32"):
         mdfnet.build_model("mdf", image_size=100)
+
+
+@pytest.mark.parametrize("spatialiser", ["lite", "paper"])
+def test_encode_then_detect_equals_forward_and_reuses_one_image_for_many_rows(spatialiser):
+    torch.manual_seed(0)
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S, spatialiser=spatialiser,
+                               pretrained_backbone=None, box_score_thresh=0.0).eval()
+    images, clinical, _ = _batch()
+    with torch.no_grad():
+        direct = model(images, clinical)
+        encoded = model.encode_images(images)
+        twice = model.detect(encoded, clinical)
+        # rows 0 and 2 read image 1, row 1 reads image 0: the same numbers as each image's own forward
+        swapped = model.detect(encoded, clinical[[1, 0, 1]], image_index=torch.tensor([1, 0, 1]))
+    assert len(direct[0]["scores"]) == 10  # every kept box is compared, not an empty list
+    for mine, theirs in [(twice[0], direct[0]), (twice[1], direct[1]), (swapped[0], direct[1]),
+                         (swapped[1], direct[0]), (swapped[2], direct[1])]:
+        for key in ("boxes", "labels", "scores"):
+            torch.testing.assert_close(mine[key], theirs[key], rtol=0, atol=1e-6)
+    assert [tuple(s) for s in encoded.original_sizes] == [(S, S), (S, S)]
+    with pytest.raises(ValueError, match=r"image_index must lie in \[0, 2\), got \[2\]"):
+        model.detect(encoded, clinical[:1], image_index=torch.tensor([2]))
+    with pytest.raises(ValueError, match="encode_images is for inference"):
+        model.train().encode_images(images)

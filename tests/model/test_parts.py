@@ -7,6 +7,7 @@ from collections import OrderedDict
 import pytest
 import torch
 from torchvision.models import mobilenet_v3_small
+from torchvision.ops import MultiScaleRoIAlign
 
 from mdfnet.errors import InputError
 from mdfnet.model.backbones import build_backbone
@@ -118,3 +119,22 @@ def test_finest_level_is_the_pyramids_finest_map_and_uses_every_parameter():
     out["0"].sum().backward()
     assert all(p.grad is not None for p in backbone.parameters())  # DDP needs no find_unused_parameters
     assert build_backbone("mobilenet_v3_small", 16, stride=16)(x)["0"].shape == (2, 16, 4, 4)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_pool_shared_equals_roi_align_row_by_row(fused):
+    from mdfnet.model.heads import pool_shared
+
+    pool = (FusedRoIPool if fused else MultiScaleRoIAlign)(["0"], output_size=7, sampling_ratio=2)
+    g = torch.Generator().manual_seed(0)
+    maps = torch.rand(3, 8, 8, 8, generator=g)  # 3 rows of one 256 px film, stride 32
+    features = OrderedDict([("0", maps), (CLINICAL_KEY, torch.rand(3, 5, generator=g))])
+    boxes = torch.tensor([[10.0, 20, 120, 200], [0, 0, 256, 256], [100, 100, 110, 104]])
+    shapes = [(256, 256)] * 3
+    assert pool_shared(pool, features, [boxes] * 3, shapes) is None  # the pool has not run yet: no scale
+    expected = pool(features, [boxes] * 3, shapes)
+    got = pool_shared(pool, features, [boxes] * 3, shapes)
+    assert got.shape == expected.shape == ((9, 8 * 49 + 5) if fused else (9, 8, 7, 7))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    assert pool_shared(pool, features, [boxes, boxes.clone(), boxes], shapes) is None  # not the same proposals
+    assert pool_shared(pool, features, [boxes] * 3, [(256, 256), (256, 256), (224, 256)]) is None

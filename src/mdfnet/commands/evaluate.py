@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="patient-bootstrap resamples behind each 95%% interval (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default: 0)")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--explain", action="store_true",
+                   help="also the mean absolute effect of each clinical value on each class's true positives "
+                        "(explanations.json, effects_*.png; slower: one pass per value and image)")
     p.set_defaults(func=run)
 
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from mdfnet.metrics.keys import ci_key, metric_key
 
     metrics = evaluate_run(args.run, args.split, args.checkpoint, cohort=args.cohort, plots=not args.no_plots,
-                           n_resamples=args.resamples, seed=args.seed)
+                           n_resamples=args.resamples, seed=args.seed, explain=args.explain)
     keys = [metric_key("AP"), metric_key("AR"), metric_key("AP", None), metric_key("mFROC")]
     headline = {k: metrics[k] for k in keys}
     headline.update({ci_key(k): metrics[ci_key(k)] for k in keys[:3]})

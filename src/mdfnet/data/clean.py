@@ -35,6 +35,39 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 }
 CELSIUS_RANGE = (30.0, 45.0)
 PAIN_RANGE = (0.0, 10.0)
+# The unit each numeric feature is kept in (the cohort's, the model's, the one a user types).
+UNITS: dict[str, str] = {
+    "age": "years", "temperature": "deg F", "heartrate": "beats/min", "resprate": "breaths/min", "o2sat": "%",
+    "sbp": "mmHg", "dbp": "mmHg", "pain": "0-10 scale", "acuity": "ESI level",
+}
+
+
+def plausible_range(feature: str) -> tuple[float, float]:
+    """The inclusive range a value of ``feature`` must lie in after the unit fixes (the table above)."""
+    return PAIN_RANGE if feature == "pain" else PLAUSIBLE[feature]
+
+
+def check_value(feature: str, value: float, source: str = "clinical values") -> tuple[float, str | None]:
+    """One typed-in value under the rules above: ``(value in the cohort's unit, note or None)``.
+
+    A temperature in the Celsius range is converted (the note says so); a value that ``prepare`` would
+    make missing is an ``InputError`` naming the feature, the value and the range.
+    """
+    from mdfnet.errors import InputError
+
+    note = None
+    if feature == "temperature" and CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1]:
+        converted = value * 9.0 / 5.0 + 32.0
+        note = f"temperature {value:g} read as deg C: {converted:.1f} deg F"
+        value = converted
+    low, high = plausible_range(feature)
+    whole = feature != "acuity" or value == round(value)
+    if not (low <= value <= high) or not whole:
+        kind = "a whole number " if feature == "acuity" else ""
+        celsius = ", or 30 to 45 deg C" if feature == "temperature" else ""
+        raise InputError(f"{source}: {feature}={value:g} is outside the physiological range; expected {kind}"
+                         f"{low:g} to {high:g} ({UNITS[feature]}){celsius}")
+    return value, note
 
 
 def clean_triage(triage: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
-from mdfnet.engine.checkpoint import model_from_checkpoint
+from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
@@ -101,7 +101,8 @@ def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_re
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
                    out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
-                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0, explain: bool = False,
+                   medians: torch.Tensor | None = None) -> dict:
     """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
@@ -121,15 +122,41 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
+    if explain:
+        explain_split(model, dataset, medians, device, out, count_threshold=metrics["count_threshold"])
     tmp = out / f"{METRICS_FILE}.tmp"
     tmp.write_text(metrics_json(metrics))
     os.replace(tmp, out / METRICS_FILE)
     return metrics
 
 
+def explain_split(model: torch.nn.Module, dataset: CohortDataset, medians: torch.Tensor | None,
+                  device: torch.device, out: Path, count_threshold: float = 0.1) -> dict:
+    """Which values the model relies on for which finding: write ``explanations.json`` (every true
+    positive's effects and, per view, the mean absolute effect per class and feature) and
+    ``effects_<view>.png`` (:mod:`mdfnet.engine.explain`; true positives at IoBB 0.5, score >= the
+    counts' cut)."""
+    from mdfnet.engine.explain import explain_true_positives, mean_abs_effects, reference_values
+    from mdfnet.report.plots import plot_effect_matrix
+
+    records = explain_true_positives(model, dataset, medians, device, score_threshold=count_threshold)
+    positives = {(r["reading_id"], r["detection"]): r["class"] for r in records}
+    counts = {c: list(positives.values()).count(c) for c in sorted(set(positives.values()))}
+    summary = {"references": reference_values(medians), "n_true_positives": counts,
+               "score_threshold": count_threshold,
+               "mean_abs_effect": {v: mean_abs_effects(records, v) for v in ("missing", "median")}}
+    for view, matrix in summary["mean_abs_effect"].items():
+        if matrix:
+            what = "left out" if view == "missing" else "set to the train median"
+            plot_effect_matrix(matrix, counts, out / f"effects_{view}.png",
+                               title=f"mean |score change| of true positives when each value is {what}")
+    (out / "explanations.json").write_text(json.dumps({**summary, "records": records}, indent=1))
+    return summary
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0, explain: bool = False) -> dict:
     """Evaluate a trained run on a split; writes ``eval_<split>_<checkpoint>/`` inside the run folder.
 
     Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, each with a 95 % interval from
@@ -137,20 +164,23 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     sensitivities and mFROC; AP/AR per subgroup and their largest gap: see :func:`split_metrics`),
     ``predictions.json`` (COCO results), ``ground_truth.json`` (with patient ids), ``cases.csv`` (one row
     per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
-    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays).
+    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays); with ``explain`` (one more
+    read of the clinical branch and RoI heads per value and film), ``explanations.json`` and
+    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`).
     """
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
     check_bootstrap_settings(n_resamples, 0.95, [0.5])  # before any inference
     dev = pick_device(device)
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    state = load_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    model, cfg = model_from_state(state, dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
     return evaluate_split(model, cfg, frame, boxes, split, eval_dir(run_dir, split, checkpoint), dev,
                           checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
-                          seed=seed)
+                          seed=seed, explain=explain, medians=clinical_medians(state))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, s
 from mdfnet.engine.evaluate import evaluate_model
 from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
 from mdfnet.errors import InputError
-from mdfnet.model import build_from_config, fit_statistics
+from mdfnet.model import build_from_config, fit_medians, fit_statistics
 from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
 from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
@@ -83,8 +83,10 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
         if resume:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
         model = build_from_config(cfg.model, anchors)
+    train_clinical = clinical_tensor(train_set.frame)
     if model.clinical_encoder is not None:  # scaler fitted on the train split only
-        model.clinical_encoder.set_statistics(*fit_statistics(clinical_tensor(train_set.frame)))
+        model.clinical_encoder.set_statistics(*fit_statistics(train_clinical))
+    medians = fit_medians(train_clinical).tolist()  # stored for explanations
     model.to(device)
     optimizer = _optimizer(cfg, model)
     sampler = DistributedSampler(train_set, world, rank, seed=cfg.train.seed) if world > 1 else None
@@ -132,8 +134,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
             extra = dict(epoch=epoch, best=best, history=history, optimizer=optimizer.state_dict(),
                          scheduler=scheduler.state_dict(), grad_scaler=scaler.state_dict())
             if improved:
-                save_checkpoint(out / "best.pt", model, cfg, epoch=epoch, best=best)
-            save_checkpoint(out / "last.pt", model, cfg, **extra)
+                save_checkpoint(out / "best.pt", model, cfg, epoch=epoch, best=best, clinical_median=medians)
+            save_checkpoint(out / "last.pt", model, cfg, clinical_median=medians, **extra)
             _write_history(out / "metrics.csv", history)
             log(_epoch_line(row, cfg.train.epochs, metric, improved))
         if world > 1:

@@ -28,10 +28,16 @@ from mdfnet.metrics.keys import bound_keys, ci_key, diff_key, p_key
 # The demo's training budget: 128 px keeps 3 seeds x 2 models inside ~15 minutes on a 2-core CPU.
 DEMO_OVERRIDES = ("model.image_size=128",)
 DEMO_CONFIGS = ("variant-baseline", "variant-mdf")
+DEMO_OUT = "mdfnet-demo"
 N_OVERLAYS = 3
 
 
-def run_demo(out: str | Path = "mdfnet-demo", patients: int = 900, seeds: Sequence[int] = (0, 1, 2),
+def demo_run(out: str | Path = DEMO_OUT, variant: str = "mdf", seed: int = 0) -> Path:
+    """The run folder the demo trains ``variant`` with ``seed`` in (``OUT/study/runs/variant-<v>/seed_<s>``)."""
+    return Path(out) / "study" / "runs" / f"variant-{variant}" / f"seed_{seed}"
+
+
+def run_demo(out: str | Path = DEMO_OUT, patients: int = 900, seeds: Sequence[int] = (0, 1, 2),
              jobs: int = 2, synth_seed: int = 0, overrides: Sequence[str] = (),
              log: Callable[[str], object] = print) -> dict:
     """Run the whole demo into ``out``; returns the summary written to ``OUT/summary.json``."""
@@ -130,7 +136,7 @@ def draw_overlays(cohort: Path, study: Path, folder: Path) -> list[tuple[str, st
     test = frame[frame["split"] == "test"]
     ambiguous = boxes[boxes["label"].isin(["Consolidation", "Atelectasis"]) & boxes["reading_id"].isin(test["reading_id"])]
     chosen = test[test["reading_id"].isin(ambiguous["reading_id"])].head(N_OVERLAYS)
-    preds = {v: json.loads((study / "runs" / f"variant-{v}" / "seed_0" / "eval_test_best" / "predictions.json").read_text())
+    preds = {v: json.loads((demo_run(study.parent, v) / "eval_test_best" / "predictions.json").read_text())
              for v in ("baseline", "mdf")}
     drawn = []
     for row in chosen.itertuples(index=False):

@@ -90,3 +90,18 @@ def fit_statistics(clinical: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     std = torch.where((count > 1) & (std > 0), std, torch.ones_like(std))
     mean = torch.where(count > 0, mean, torch.zeros_like(mean))
     return mean.float(), std.float()
+
+
+def fit_medians(clinical: torch.Tensor) -> torch.Tensor:
+    """NaN-aware median of the nine numeric features of a train split ``[N, 10]`` -> ``[9]``.
+
+    The middle value, or the mean of the two middle values for an even count; NaN for a feature missing in
+    every row. Explanations use it as the "typical value" a typed-in value is compared with.
+    """
+    numeric = clinical[:, : len(NUMERIC_FEATURES)].double()
+    medians = []
+    for column in numeric.T:
+        present = column[~torch.isnan(column)].sort().values
+        n = len(present)
+        medians.append(float("nan") if n == 0 else float(present[(n - 1) // 2] + present[n // 2]) / 2)
+    return torch.tensor(medians, dtype=torch.float32)

@@ -25,6 +25,7 @@ DPI = 100
 CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
 PR_SIZE = (600, 500)
 BARS_SIZE = (900, 450)
+EFFECTS_SIZE = (1000, 420)
 _THRESHOLD_KEY = re.compile(r"^AP_(IoBB|IoU)_(\d\.\d\d)$")
 
 
@@ -229,3 +230,33 @@ def _save(fig, path: str | Path, tight: bool = True) -> Path:
     fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": the PNG keeps the figure's exact pixel size
     plt.close(fig)
     return path
+
+
+def plot_effect_matrix(effects: Mapping[str, Mapping[str, float]], counts: Mapping[str, int], path: str | Path,
+                       title: str = "") -> Path:
+    """Heat map of mean absolute effects, classes (rows, true positives counted in the label) by
+    clinical features (columns), each cell written out; a value never present is left blank.
+
+    Args:
+        effects: ``{class: {feature: mean |effect|}}`` (:func:`mdfnet.engine.explain.mean_abs_effects`).
+        counts: ``{class: number of true positives}``.
+        path: output PNG, ``EFFECTS_SIZE`` pixels.
+    """
+    from mdfnet.schema import CLASSES, CLINICAL_FEATURES
+
+    classes = [c for c in CLASSES if c in effects]
+    features = [f for f in CLINICAL_FEATURES if any(f in effects[c] for c in classes)]
+    grid = np.array([[effects[c].get(f, np.nan) for f in features] for c in classes], dtype=float).reshape(
+        len(classes), len(features))
+    fig, (ax,) = _figure(EFFECTS_SIZE)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="Blues", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(len(features)), features, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), [f"{c} (n={counts.get(c, 0)})" for c in classes])
+    top = np.nanmax(grid) if np.isfinite(grid).any() else 1.0
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8,
+                    color="white" if value > 0.6 * top else "black")
+    fig.colorbar(image, ax=ax, label="mean |score change|")
+    ax.set_title(title or "mean absolute effect of each value on each class's true positives")
+    return _save(fig, path)
