@@ -20,6 +20,7 @@ from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
+from mdfnet.layout import RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.evaluate import metrics_json
 
@@ -55,9 +56,10 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
 
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
-                   out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
+                   run: RunLayout, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
                    n_overlays: int = 6) -> dict:
-    """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
+    """Evaluate ``model`` (``run``'s ``checkpoint``) on one split of a loaded cohort and write
+    ``run.eval_dir(split, checkpoint)`` (see :func:`evaluate_run`).
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
     """
@@ -68,16 +70,18 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     detections = predict_detections(model, dataset, device)
     metrics = evaluate_detections(gt, detections)
     metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+    out = run.eval_dir(split, checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "predictions.json").write_text(json.dumps(detections))
-    (out / "ground_truth.json").write_text(json.dumps(gt))
+    run.eval_predictions(split, checkpoint).write_text(json.dumps(detections))
+    run.eval_ground_truth(split, checkpoint).write_text(json.dumps(gt))
     if plots:
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
-    tmp = out / "metrics.json.tmp"
+    final = run.eval_metrics(split, checkpoint)
+    tmp = final.with_suffix(".json.tmp")
     tmp.write_text(metrics_json(metrics))
-    os.replace(tmp, out / "metrics.json")
+    os.replace(tmp, final)
     return metrics
 
 
@@ -89,13 +93,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, counts, PR curves),
     ``predictions.json`` (COCO results), ``ground_truth.json`` and, with ``plots``, PNG figures.
     """
-    run_dir = Path(run_dir)
-    if checkpoint not in ("best", "last"):
-        raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
+    run = RunLayout(run_dir)
     dev = pick_device(device)
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    model, cfg = model_from_checkpoint(run.checkpoint(checkpoint), dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", dev,
+    return evaluate_split(model, cfg, frame, boxes, split, run, dev,
                           checkpoint=checkpoint, plots=plots, n_overlays=n_overlays)

@@ -23,7 +23,7 @@ from mdfnet.data.images import is_dicom, load_resized
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.schema import CLASSES, CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES
+from mdfnet.schema import CLINICAL_FEATURES, class_name, GENDER_CODES, NUMERIC_FEATURES
 
 
 def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
@@ -86,7 +86,7 @@ class Predictor:
         detections = []
         for box, label, score in zip(output["boxes"].cpu() * scale, output["labels"], output["scores"]):
             x1, y1, x2, y2 = (round(v, 1) for v in box.tolist())
-            detections.append({"category_id": int(label), "label": CLASSES[int(label) - 1],
+            detections.append({"category_id": int(label), "label": class_name(label),
                                "score": round(float(score), 4), "bbox": [x1, y1, round(x2 - x1, 1),
                                round(y2 - y1, 1)], "box": [x1, y1, x2, y2]})
         uses_clinical = self.model.uses_clinical

@@ -2,7 +2,7 @@
 
 Layout of ``OUT``::
 
-    runs/<slug>/seed_<s>/      one run folder per (spec, seed), as written by mdfnet.engine.train
+    runs/<slug>/seed_<s>/      one run folder per (spec, seed) (mdfnet.layout.RunLayout)
         eval_<split>_best/metrics.json
     <study>_runs.csv           one row per (spec, seed)
     <study>.csv, <study>.md    one row per spec: mean +- sd over seeds
@@ -46,10 +46,11 @@ from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
 from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
+from mdfnet.layout import RunLayout
+from mdfnet.metrics.keys import AP_50, HEADLINE, KINDS, count_key, parse_metric_key, split_key
 from mdfnet.model.weights import check_weights_available
 from mdfnet.schema import CLASSES
 
-SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
 QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
 Log = Callable[[str], Any]
 
@@ -97,7 +98,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     for spec in specs:
         for seed in seeds:
             cfg = run_config(base, spec, seed)
-            run_dir = out / "runs" / spec.slug / f"seed_{seed}"
+            run_dir = RunLayout.in_study(out, spec.slug, seed).root
             plan.append((spec, seed, cfg, run_dir, run_status(cfg, run_dir, study.splits)))
     for i, (spec, seed, _, _, status) in enumerate(plan, start=1):
         log(f"[{i}/{len(plan)}] {name} {describe(spec)} seed={seed}: {'would be ' if dry_run else ''}{status}")
@@ -116,7 +117,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
 
 def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path, log: Log = print) -> pd.DataFrame:
     """Aggregate the per-seed rows, write the CSV/Markdown tables and the figures; return the table."""
-    metrics = ["AP_IoBB_0.50", "AR_IoBB_0.50"] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
+    metrics = [*HEADLINE, *(split_key(AP_50, s) for s in study.splits if s != "test")]
     table = aggregate(runs, labels, metrics)
     title = f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds"
     paths = write_tables(runs, table, out, study.name, title)
@@ -148,16 +149,17 @@ def run_config(base: Config, spec: RunSpec, seed: int) -> Config:
 
 def run_status(cfg: Config, run_dir: Path, splits: Sequence[str]) -> str:
     """``training`` (no folder), ``restarting`` (no last.pt), ``resuming``, ``evaluating`` or ``reused``."""
-    if not run_dir.exists():
+    run = RunLayout(run_dir)
+    if not run.root.exists():
         return "training"
-    if not (run_dir / "last.pt").is_file():
+    if not run.last.is_file():
         return "restarting"
-    state = load_checkpoint(run_dir / "last.pt")
+    state = load_checkpoint(run.last)
     _check_same_config(cfg, state["config"], run_dir)
     if int(state["epoch"]) < cfg.train.epochs:
         return "resuming"
-    checkpoint = _checkpoint(run_dir)
-    done = all((run_dir / f"eval_{split}_{checkpoint}" / "metrics.json").is_file() for split in splits)
+    checkpoint = run.selected_checkpoint()
+    done = all(run.eval_metrics(split, checkpoint).is_file() for split in splits)
     return "reused" if done else "evaluating"
 
 
@@ -173,9 +175,10 @@ def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
             train(cfg, run_dir, resume=True, log=log, progress=progress)
     except TrainingDiverged as err:
         raise InputError(f"{run_dir}: {err}; change the settings (e.g. a smaller train.lr) and rerun") from None
-    checkpoint = _checkpoint(run_dir)
+    run = RunLayout(run_dir)
+    checkpoint = run.selected_checkpoint()
     if status == "reused":
-        return checkpoint, {s: read_metrics(run_dir / f"eval_{s}_{checkpoint}" / "metrics.json") for s in splits}
+        return checkpoint, {s: read_metrics(run.eval_metrics(s, checkpoint)) for s in splits}
     return checkpoint, evaluate_splits(run_dir, splits, checkpoint, cfg.data.cohort)
 
 
@@ -204,12 +207,12 @@ def _prefixed(prefix: str, message: str) -> None:
 
 def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohort: str | Path) -> dict[str, dict]:
     """Evaluate one checkpoint on several splits, loading model and cohort once (no plots)."""
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt")
+    run = RunLayout(run_dir)
+    model, cfg = model_from_checkpoint(run.checkpoint(checkpoint))
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    return {split: evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", device,
-                                  checkpoint=checkpoint)
+    return {split: evaluate_split(model, cfg, frame, boxes, split, run, device, checkpoint=checkpoint)
             for split in splits}
 
 
@@ -222,16 +225,15 @@ def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[
     AP/AR at every IoBB threshold, per-class AP and per-class TP/FP/FN counts."""
     row: dict[str, Any] = {**spec.labels, "seed": seed, "run": str(run), "checkpoint": checkpoint}
     for split, values in metrics.items():
-        prefix = SPLIT_PREFIX[split]
-        row[f"{prefix}AP_IoBB_0.50"] = _number(values.get("AP_IoBB_0.50"))
-        row[f"{prefix}AR_IoBB_0.50"] = _number(values.get("AR_IoBB_0.50"))
+        for key in HEADLINE:
+            row[split_key(key, split)] = _number(values.get(key))
     test = metrics.get("test", {})
     for key, value in test.items():
-        if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row:
+        if _is_iobb_metric(key) and key not in row:
             row[key] = _number(value)
     for name in CLASSES:
         for kind, n in test.get("counts", {}).get(name, {}).items():
-            row[f"{kind}_{name.replace(' ', '_')}"] = n
+            row[count_key(kind, name)] = n
     return row
 
 
@@ -240,8 +242,10 @@ def describe(spec: RunSpec) -> str:
     return " ".join(f"{k}={v}" for k, v in spec.labels.items() if k not in QUIET_LABELS)
 
 
-def _checkpoint(run_dir: Path) -> str:
-    return "best" if (run_dir / "best.pt").is_file() else "last"
+def _is_iobb_metric(key: str) -> bool:
+    """An AP or AR at IoBB: per threshold, their mean, or per class (the per-run table's test columns)."""
+    parts = parse_metric_key(key)
+    return parts is not None and parts.kind in KINDS and parts.overlap == "iobb"
 
 
 def _number(value: Any) -> float:

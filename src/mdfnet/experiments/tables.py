@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-HEADLINE: tuple[str, ...] = ("AP_IoBB_0.50", "AR_IoBB_0.50")
+from mdfnet.metrics.keys import HEADLINE, mean_column, sd_column
+
+MEAN_SUFFIX = mean_column("")  # " mean": how a mean column ends
 
 
 def aggregate(runs: pd.DataFrame, labels: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -30,13 +32,13 @@ def aggregate(runs: pd.DataFrame, labels: Sequence[str], metrics: Sequence[str])
     table = grouped.size().rename("n_seeds").to_frame()
     columns = []
     for metric in head + rest:
-        table[f"{metric} mean"] = grouped[metric].mean()
-        table[f"{metric} sd"] = grouped[metric].std(ddof=1)
+        table[mean_column(metric)] = grouped[metric].mean()
+        table[sd_column(metric)] = grouped[metric].std(ddof=1)
     for metric in head:
-        columns += [f"{metric} mean", f"{metric} sd"]
+        columns += [mean_column(metric), sd_column(metric)]
     columns.append("n_seeds")
     for metric in rest:
-        columns += [f"{metric} mean", f"{metric} sd"]
+        columns += [mean_column(metric), sd_column(metric)]
     return table[columns].reset_index()
 
 
@@ -51,17 +53,17 @@ def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
 
 def to_markdown(table: pd.DataFrame, title: str = "") -> str:
     """A GitHub Markdown table: label columns as they are, each metric as one ``mean +- sd`` column."""
-    metrics = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
-    stats = {f"{m} mean" for m in metrics} | {f"{m} sd" for m in metrics}
+    metrics = [c[: -len(MEAN_SUFFIX)] for c in table.columns if c.endswith(MEAN_SUFFIX)]
+    stats = {mean_column(m) for m in metrics} | {sd_column(m) for m in metrics}
     labels = [c for c in table.columns if c not in stats and c != "n_seeds"]
     header = labels + metrics[: len(HEADLINE)] + ["n_seeds"] + metrics[len(HEADLINE):]
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [str(row[c]) for c in labels]
-        cells += [format_mean_sd(row[f"{m} mean"], row[f"{m} sd"]) for m in metrics[: len(HEADLINE)]]
+        cells += [format_mean_sd(row[mean_column(m)], row[sd_column(m)]) for m in metrics[: len(HEADLINE)]]
         cells.append(str(int(row["n_seeds"])))
-        cells += [format_mean_sd(row[f"{m} mean"], row[f"{m} sd"]) for m in metrics[len(HEADLINE):]]
+        cells += [format_mean_sd(row[mean_column(m)], row[sd_column(m)]) for m in metrics[len(HEADLINE):]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
