@@ -141,18 +141,18 @@ def test_a_feature_missing_in_the_whole_batch_still_runs():
 def test_clinical_batch_of_wrong_size_or_width_is_a_clear_error():
     model = mdfnet.build_model("mdf", preset="fast", image_size=S).eval()
     images, clinical, _ = _batch()
-    with pytest.raises(ValueError, match=r"shape \[1, 10\]; expected \[2, 10\]"):
+    with pytest.raises(InputError, match=r"shape \[1, 10\]; expected \[2, 10\]"):
         model(images, clinical[:1])
-    with pytest.raises(ValueError, match=r"shape \[2, 9\]; expected \[2, 10\]"):
+    with pytest.raises(InputError, match=r"shape \[2, 9\]; expected \[2, 10\]"):
         model(images, clinical[:, :9])
-    with pytest.raises(ValueError, match="fuses clinical data"):
+    with pytest.raises(InputError, match="fuses clinical data"):
         model(images, None)
 
 
 def test_inference_never_takes_targets():
     model = mdfnet.build_model("mdf", preset="fast", image_size=S).eval()
     images, clinical, targets = _batch()
-    with pytest.raises(ValueError, match="inference never takes targets"):
+    with pytest.raises(InputError, match="inference never takes targets"):
         model(images, clinical, targets)
 
 
@@ -160,16 +160,27 @@ def test_degenerate_target_box_is_a_clear_error():
     model = mdfnet.build_model("baseline", preset="fast", image_size=S).train()
     images, clinical, targets = _batch()
     targets[0]["boxes"] = torch.tensor([[20.0, 20.0, 20.0, 40.0]])
-    with pytest.raises(ValueError, match="target 0: box .* zero or negative width"):
+    with pytest.raises(InputError, match="target 0: box .* zero or negative width"):
         model(images, clinical, targets)
 
 
 def test_unknown_names_are_clear_errors():
-    with pytest.raises(InputError, match="unknown model.fusion 'concat'"):
+    with pytest.raises(InputError, match=r"^model\.fusion='concat': expected one of sum, hadamard, concat_conv, "):
         mdfnet.build_model("mdf", fusion="concat")
-    with pytest.raises(InputError, match="unknown backbone 'vgg16'"):
+    with pytest.raises(InputError, match=r"^model\.backbone='vgg16': expected one of mobilenet_v3_small, "):
         mdfnet.build_model("mdf", backbone="vgg16")
-    with pytest.raises(InputError, match="unknown model.variant"):
+    with pytest.raises(InputError, match=r"^model\.variant='mdf3': expected one of baseline, msf1d, msf3d, mdf$"):
         mdfnet.build_model("mdf3")
-    with pytest.raises(InputError, match="multiple of 32"):
+    with pytest.raises(InputError, match=r"^model\.image_size=100: expected a multiple of 32 >= 32"):
         mdfnet.build_model("mdf", image_size=100)
+    with pytest.raises(InputError, match=r"^unknown setting model\.fuson"):
+        mdfnet.build_model("mdf", fuson="sum")
+
+
+def test_a_model_config_made_in_python_is_checked_when_built():
+    from mdfnet.config import preset
+
+    cfg = preset("fast").model
+    cfg.fpn, cfg.anchor_sizes = True, (32, 64)
+    with pytest.raises(InputError, match=r"^model\.anchor_sizes=\(32, 64\): with model\.fpn=true expected 5 sizes"):
+        mdfnet.model.build_from_config(cfg)

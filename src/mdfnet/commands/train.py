@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mdfnet.engine.train import TrainingDiverged, train
+    from mdfnet.layout import RunLayout
     from mdfnet.model.weights import check_weights_available
 
     cfg = load_config(args.config, args.preset, args.overrides)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     try:
         for seed in seeds:
-            out = Path(args.out) / f"seed_{seed}" if args.seeds else Path(args.out)
+            out = RunLayout.of_seed(args.out, seed).root if args.seeds else Path(args.out)
             results[seed] = train(apply_overrides(cfg, {"train": {"seed": seed}}), out, resume=args.resume)
             print(f"seed {seed}: {json.dumps(results[seed])}")
     except TrainingDiverged as err:

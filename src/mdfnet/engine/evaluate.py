@@ -23,6 +23,7 @@ from mdfnet.errors import InputError
 from mdfnet.layout import RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.evaluate import metrics_json
+from mdfnet.metrics.keys import OVERLAP_LABELS, SELECTABLE
 
 
 @torch.no_grad()
@@ -53,6 +54,17 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
     """(metrics, detections) of ``model`` on ``dataset``; ``metric_args`` go to ``evaluate_detections``."""
     detections = predict_detections(model, dataset, device)
     return evaluate_detections(ground_truth(dataset, boxes), detections, **metric_args), detections
+
+
+def validation_metrics(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.DataFrame,
+                       device: torch.device) -> dict[str, float]:
+    """The keys of :data:`~mdfnet.metrics.keys.SELECTABLE` (AP/AR at IoBB and IoU, 0.5, 0.75 and their mean over
+    thresholds) on ``dataset``: what training records every epoch and may select a checkpoint on."""
+    gt, detections = ground_truth(dataset, boxes), predict_detections(model, dataset, device)
+    metrics: dict = {}
+    for overlap in OVERLAP_LABELS:  # one inference, one matching per overlap; no counts needed
+        metrics.update(evaluate_detections(gt, detections, overlap=overlap, count_threshold=None))
+    return {key: metrics[key] for key in SELECTABLE}
 
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,

@@ -137,8 +137,6 @@ def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] |
     if clash:
         raise InputError(f"override(s) {', '.join(clash)} set what this study varies (or --seeds / --cohort); "
                          "leave them out")
-    if not Path(cohort, "cohort.csv").is_file():
-        raise InputError(f"{Path(cohort) / 'cohort.csv'}: not found (is {cohort} a folder written by `mdfnet prepare`?)")
     cfg = apply_overrides(config_preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
     return apply_overrides(cfg, user)
 

@@ -6,7 +6,6 @@ the clinical encoder, the spatialiser, the fusion operator, :class:`FusedRoIPool
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from torch import nn
@@ -18,9 +17,9 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from mdfnet.config import ModelConfig, preset as config_preset
-from mdfnet.errors import InputError
-from mdfnet.model.backbones import build_backbone
+from mdfnet.config import Config, ModelConfig, apply_overrides, validate_config
+from mdfnet.config import preset as config_preset  # build_model's `preset` argument is the preset's name
+from mdfnet.model.backbones import FPN_LEVELS, build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
@@ -58,17 +57,14 @@ def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> MDF
         preset: ``paper`` (the authors' configuration) or ``fast``; see :mod:`mdfnet.config`.
         overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``.
     """
-    cfg = config_preset(preset).model
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}
-    if unknown:
-        raise InputError(f"unknown model setting(s) {sorted(unknown)}")
-    return build_from_config(dataclasses.replace(cfg, variant=variant, **overrides))
+    cfg = apply_overrides(config_preset(preset), {"model": {"variant": variant, **overrides}})
+    return build_from_config(cfg.model)
 
 
 def build_from_config(cfg: ModelConfig) -> MDFNet:
     """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
     (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random."""
-    _check(cfg)
+    validate_config(Config(model=cfg), paths=())  # a ModelConfig made in Python has not been validated yet
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
@@ -77,11 +73,9 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
         return build_backbone(cfg.backbone, C, cfg.fpn, weights)
 
     backbone = make_backbone()
-    levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
+    levels = list(FPN_LEVELS) if cfg.fpn else ["0"]
     if cfg.fpn:  # one anchor size per pyramid level, all ratios everywhere
         sizes = tuple((s,) for s in cfg.anchor_sizes)
-        if len(sizes) != len(levels):
-            raise InputError(f"with FPN give {len(levels)} anchor sizes (one per level), got {cfg.anchor_sizes}")
     else:  # the paper: every size on the one stride-32 map (15 anchors per location)
         sizes = (tuple(cfg.anchor_sizes),)
     anchors = AnchorGenerator(sizes, (tuple(cfg.aspect_ratios),) * len(sizes))
@@ -123,12 +117,3 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
                   clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
                   fuse_1d=variant.fuse_1d, variant=cfg.variant)
 
-
-def _check(cfg: ModelConfig) -> None:
-    choices = {"variant": VARIANTS, "fusion": FUSIONS, "spatialiser": SPATIALISERS,
-               "loss_weighting": LOSS_WEIGHTINGS}
-    for key, registry in choices.items():
-        if getattr(cfg, key) not in registry:
-            raise InputError(f"unknown model.{key} {getattr(cfg, key)!r}; expected one of {sorted(registry)}")
-    if cfg.image_size % 32:
-        raise InputError(f"model.image_size must be a multiple of 32 (the backbone's stride), got {cfg.image_size}")

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
+from mdfnet.errors import InputError
 from mdfnet.model.heads import CLINICAL_KEY
 from mdfnet.schema import CLINICAL_FEATURES
 
@@ -48,9 +49,9 @@ class MDFNet(GeneralizedRCNN):
 
     def forward(self, images, clinical: torch.Tensor | None = None, targets=None):
         if self.training and targets is None:
-            raise ValueError("targets are required in train mode")
+            raise InputError("targets are required in train mode")
         if not self.training and targets is not None:
-            raise ValueError("inference never takes targets: call model.eval() and pass images and clinical only")
+            raise InputError("inference never takes targets: call model.eval() and pass images and clinical only")
         images = [img.expand(3, -1, -1) if img.shape[0] == 1 else img for img in images]
         clinical = self._check_clinical(images, clinical)
         if targets is not None:
@@ -77,9 +78,9 @@ class MDFNet(GeneralizedRCNN):
             return None
         width = len(CLINICAL_FEATURES)
         if clinical is None:
-            raise ValueError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
+            raise InputError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
         if clinical.dim() != 2 or clinical.shape[0] != len(images) or clinical.shape[1] != width:
-            raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
+            raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
                              f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
         return clinical.to(images[0].device, torch.float32)
 
@@ -88,7 +89,7 @@ def _check_targets(targets: list[dict[str, torch.Tensor]]) -> None:
     for i, t in enumerate(targets):
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
-            raise ValueError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
+            raise InputError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
         bad = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
         if bad.any():
-            raise ValueError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")
+            raise InputError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")
