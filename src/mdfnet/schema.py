@@ -27,10 +27,12 @@ def class_name(label_id: int) -> str:
     return CLASSES[int(label_id) - 1]
 
 
+# The six vital signs measured at ED triage (the feature study's "vitals" subset), and the triage table's
+# numeric columns: the vitals, then the pain score (free text in MIMIC-IV-ED) and the acuity level.
+VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+TRIAGE_FEATURES: tuple[str, ...] = VITALS + ("pain", "acuity")
 # The nine numeric triage/demographic features in the paper's order, then gender.
-NUMERIC_FEATURES: tuple[str, ...] = (
-    "age", "temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity",
-)
+NUMERIC_FEATURES: tuple[str, ...] = ("age",) + TRIAGE_FEATURES
 CLINICAL_FEATURES: tuple[str, ...] = NUMERIC_FEATURES + ("gender",)
 # Gender is coded 0 = F, 1 = M in tensors; NaN means missing.
 GENDER_CODES = {"F": 0.0, "M": 1.0}

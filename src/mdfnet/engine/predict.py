@@ -6,9 +6,11 @@
     {'category_id': 4, 'label': 'Consolidation', 'score': 0.81, 'bbox': [412.0, 880.5, 491.2, 422.2],
      'box': [412.0, 880.5, 903.2, 1302.7]}
 
-Boxes are in the original image's pixels: COCO ``bbox`` (xywh) and ``box`` (xyxy). Features left out are missing (NaN) and reported in
-``result["missing"]``; the model's encoder handles them as in training (train mean, plus an explicit
-indicator in the presets that have one).
+Boxes are in the original image's pixels: COCO ``bbox`` (xywh) and ``box`` (xyxy). The clinical values go
+through ``prepare``'s cleaning rules (:func:`mdfnet.data.clean.clean_values`: Celsius temperatures converted,
+impossible values made missing), and every value a rule changed is listed in ``result["cleaned"]`` with the
+reason. Features left out or made missing are NaN and reported in ``result["missing"]``; the model's
+encoder handles them as in training (train mean, plus an explicit indicator in the presets that have one).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
+from mdfnet.data.clean import clean_values
 from mdfnet.data.images import is_dicom, load_resized
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
@@ -26,20 +30,34 @@ from mdfnet.errors import InputError
 from mdfnet.schema import CLINICAL_FEATURES, class_name, GENDER_CODES, NUMERIC_FEATURES
 
 
-def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
-    """``{"age": 71, "gender": "M", ...}`` -> (float32 ``[10]`` with NaN for missing, missing names)."""
+class ClinicalRow(NamedTuple):
+    """One person's clinical values ready for the model."""
+
+    values: torch.Tensor   # float32 [10] in CLINICAL_FEATURES order, NaN = missing, gender 0 = F / 1 = M
+    missing: list[str]     # the features that are NaN
+    cleaned: list[dict]    # the values a cleaning rule changed, and why (mdfnet.data.clean.clean_values)
+
+
+def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> ClinicalRow:
+    """``{"age": 71, "gender": "M", ...}`` -> the model's ``[10]`` row, cleaned as ``prepare`` cleans.
+
+    A value that is not a number is an error (a person typed it); a number that ``prepare`` would change
+    is changed the same way and listed in ``cleaned``.
+    """
     unknown = sorted(set(values) - set(CLINICAL_FEATURES))
     if unknown:
         raise InputError(f"{source}: unknown feature(s) {unknown}; expected some of {list(CLINICAL_FEATURES)}")
-    row = torch.full((len(CLINICAL_FEATURES),), float("nan"))
-    for i, name in enumerate(NUMERIC_FEATURES):
+    numbers = {}
+    for name in NUMERIC_FEATURES:
         value = values.get(name)
         if _blank(value):
             continue
         try:
-            row[i] = float(value)
+            numbers[name] = float(value)
         except (TypeError, ValueError):
             raise InputError(f"{source}: {name}={value!r} is not a number") from None
+    clean, cleaned = clean_values(numbers)
+    row = torch.tensor([clean[name] for name in NUMERIC_FEATURES] + [float("nan")])
     gender = values.get("gender")
     if not _blank(gender):
         code = str(gender).strip().upper()[:1]
@@ -47,7 +65,7 @@ def clinical_row(values: Mapping[str, object], source: str = "clinical values") 
             raise InputError(f"{source}: gender={gender!r}; expected F or M")
         row[-1] = GENDER_CODES[code]
     missing = [name for name, v in zip(CLINICAL_FEATURES, row.tolist()) if math.isnan(v)]
-    return row, missing
+    return ClinicalRow(row, missing, cleaned)
 
 
 def _blank(value: object) -> bool:
@@ -78,7 +96,7 @@ class Predictor:
     @torch.no_grad()
     def predict(self, image_path: str | Path, clinical: Mapping[str, object] | None = None) -> dict:
         image = load_resized(image_path, self.size)
-        row, missing = clinical_row(clinical or {}, source=str(image_path))
+        row, missing, cleaned = clinical_row(clinical or {}, source=str(image_path))
         width, height = original_size(image_path)
         tensor = torch.from_numpy(image)[None].expand(3, -1, -1).to(self.device)
         output = self.model([tensor], row[None].to(self.device))[0]
@@ -92,7 +110,8 @@ class Predictor:
         uses_clinical = self.model.uses_clinical
         used = self.model.clinical_encoder.features if uses_clinical else ()
         return {"image": str(image_path), "width": width, "height": height, "detections": detections,
-                "missing": [m for m in missing if m in used], "variant": self.config.model.variant}
+                "missing": [m for m in missing if m in used], "cleaned": [c for c in cleaned if c["feature"] in used],
+                "variant": self.config.model.variant}
 
 
 def overlay(result: dict, path: str | Path) -> Path:

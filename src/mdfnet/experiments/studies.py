@@ -23,9 +23,7 @@ from typing import Any
 
 from mdfnet.errors import InputError
 from mdfnet.model import BACKBONES, FUSIONS, VARIANTS
-from mdfnet.schema import CLINICAL_FEATURES
-
-VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+from mdfnet.schema import CLINICAL_FEATURES, VITALS
 
 # The paper's ten rows of Fig. 5c (name -> features); the encoder keeps its own canonical order.
 FEATURE_SUBSETS: dict[str, tuple[str, ...]] = {
