@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from mdfnet.errors import InputError
+from mdfnet.metrics.keys import AP_50, SELECTABLE
 from mdfnet.schema import CLINICAL_FEATURES
 
 
@@ -75,7 +76,7 @@ class TrainConfig:
     device: str = "auto"                  # auto = cuda when present, else cpu
     amp: bool = False                     # mixed precision on CUDA only
     eval_every: int = 1                   # epochs between validation passes
-    select_metric: str = "AP_IoBB_0.50"   # model selection on validation only
+    select_metric: str = AP_50            # model selection on validation only (a key of metrics.keys.SELECTABLE)
 
 
 @dataclass
@@ -340,12 +341,6 @@ def _lr_schedules():
     return LR_SCHEDULES
 
 
-def _selectable():
-    from mdfnet.metrics.keys import SELECTABLE
-
-    return SELECTABLE
-
-
 THRESHOLD = number(0.0, 1.0, above=True)  # an overlap for NMS: (0, 1]
 
 RULES: dict[str, dict[str, Rule]] = {
@@ -391,8 +386,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "device": DEVICE,
         "amp": BOOLEAN,
         "eval_every": whole(1),
-        "select_metric": Rule(lambda v: v in _selectable(),
-                              lambda: "one of " + ", ".join(_selectable()) + " (what validation records)"),
+        "select_metric": Rule(lambda v: v in SELECTABLE,
+                              lambda: "one of " + ", ".join(SELECTABLE) + " (what validation records)"),
     },
 }
 

@@ -73,7 +73,7 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     """Evaluate ``model`` (``run``'s ``checkpoint``) on one split of a loaded cohort and write
     ``run.eval_dir(split, checkpoint)`` (see :func:`evaluate_run`).
 
-    ``metrics.json`` is written last and atomically, so its presence means the split is done.
+    The metrics file is written last and atomically, so its presence means the split is done.
     """
     dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
     if len(dataset) == 0:
@@ -100,10 +100,11 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
                  n_overlays: int = 6) -> dict:
-    """Evaluate a trained run on a split; writes ``eval_<split>_<checkpoint>/`` inside the run folder.
+    """Evaluate a trained run on a split; writes the run's evaluation folder for the split and checkpoint
+    (:class:`~mdfnet.layout.RunLayout`).
 
-    Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, counts, PR curves),
-    ``predictions.json`` (COCO results), ``ground_truth.json`` and, with ``plots``, PNG figures.
+    Outputs: the metrics (AP/AR at IoBB per threshold and class, counts, PR curves), the predictions (COCO
+    results), the ground truth and, with ``plots``, PNG figures.
     """
     run = RunLayout(run_dir)
     dev = pick_device(device)

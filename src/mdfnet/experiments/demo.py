@@ -92,7 +92,7 @@ def verdict(summary: dict) -> str:
 
 
 def gap_key(key: str) -> str:
-    """The summary key of the per-seed gaps MDF-Net - baseline in ``key``: ``gap_AP_IoBB_0.50``."""
+    """The summary key of the per-seed gaps MDF-Net - baseline in metric ``key``: ``gap_<key>``."""
     return f"gap_{key}"
 
 

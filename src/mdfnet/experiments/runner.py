@@ -2,14 +2,13 @@
 
 Layout of ``OUT``::
 
-    runs/<slug>/seed_<s>/      one run folder per (spec, seed) (mdfnet.layout.RunLayout)
-        eval_<split>_best/metrics.json
+    runs/...                   one run folder per (spec, seed), evaluated there (mdfnet.layout.RunLayout.in_study)
     <study>_runs.csv           one row per (spec, seed)
     <study>.csv, <study>.md    one row per spec: mean +- sd over seeds
     <study>*.png               figures
 
 A run is *finished* when ``last.pt`` holds the configured number of epochs, ``best.pt`` exists and every
-split's ``metrics.json`` exists: it is reused as is. A run with fewer epochs in ``last.pt`` is resumed;
+split's metrics exist: it is reused as is. A run with fewer epochs in ``last.pt`` is resumed;
 a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
 whose saved config differs from the study's is an error, never silently reused.
 

@@ -1,7 +1,7 @@
 """Per-seed rows -> one row per configuration with mean +- sd over seeds, as CSV and Markdown.
 
 The per-seed ("long") table has the label columns, ``seed``, and metric columns: the test split's
-unprefixed (``AP_IoBB_0.50``), other splits prefixed (``val_AP_IoBB_0.50``, ``train_AP_IoBB_0.50``).
+unprefixed, other splits prefixed with the split (:func:`mdfnet.metrics.keys.split_key`).
 The aggregated table has the label columns, then ``<metric> mean`` / ``<metric> sd`` for the headline
 test AP and AR, ``n_seeds``, then the same pair for every other metric (validation AP for reference).
 ``sd`` is the sample standard deviation (ddof 1): undefined (NaN) for a single seed.

@@ -33,8 +33,8 @@ def plot_threshold_curves(metrics_by_model: Mapping[str, Mapping], path: str | P
     """AP and AR against the overlap threshold (the paper's Fig. 6b), one line per model.
 
     Args:
-        metrics_by_model: ``{model name: metrics}``; each metrics has ``AP_IoBB_<t>`` / ``AR_IoBB_<t>``
-            (or ``IoU``) keys. Undefined values (``nan`` / ``None``) leave gaps.
+        metrics_by_model: ``{model name: metrics}``; each metrics has the AP and AR keys of every threshold
+            (:func:`mdfnet.metrics.keys.metric_key`, IoBB or IoU). Undefined values (``nan`` / ``None``) leave gaps.
         path: output PNG, ``CURVES_SIZE`` pixels.
     """
     fig, (ax_ap, ax_ar) = new_figure(CURVES_SIZE, ncols=2)
@@ -57,7 +57,8 @@ def threshold_keys(metrics: Mapping) -> tuple[str, list[float]]:
     found = [p for p in map(parse_metric_key, metrics)
              if p is not None and p.kind == "AP" and p.threshold is not None and p.class_key is None]
     if not found:
-        raise ValueError("metrics have no AP_IoBB_<t> or AP_IoU_<t> keys; expected evaluate_detections output")
+        raise ValueError(f"metrics have no {metric_key('AP', None).replace('mean', '<t>')} or "
+                         f"{metric_key('AP', None, 'iou').replace('mean', '<t>')} keys; expected evaluate_detections output")
     overlap = found[0].overlap
     return overlap, sorted({p.threshold for p in found if p.overlap == overlap})
 
