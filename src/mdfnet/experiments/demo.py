@@ -106,7 +106,7 @@ def draw_overlays(cohort: Path, study: Path, runs: pd.DataFrame, folder: Path) -
     test = frame[frame["split"] == "test"]
     ambiguous = boxes[boxes["label"].isin(["Consolidation", "Atelectasis"]) & boxes["reading_id"].isin(test["reading_id"])]
     chosen = test[test["reading_id"].isin(ambiguous["reading_id"])].head(N_OVERLAYS)
-    preds = {v: json.loads(_test_predictions(study, runs, v).read_text()) for v in ("baseline", "mdf")}
+    preds = {v: json.loads(first_seed_test_predictions(study, runs, v).read_text()) for v in ("baseline", "mdf")}
     drawn = []
     for row in chosen.itertuples(index=False):
         gt = [(b.label, (b.xmin, b.ymin, b.xmax, b.ymax)) for b in boxes[boxes["reading_id"] == row.reading_id].itertuples()]
@@ -119,7 +119,7 @@ def draw_overlays(cohort: Path, study: Path, runs: pd.DataFrame, folder: Path) -
     return drawn
 
 
-def _test_predictions(study: Path, runs: pd.DataFrame, variant: str) -> Path:
+def first_seed_test_predictions(study: Path, runs: pd.DataFrame, variant: str) -> Path:
     """The test predictions of ``variant``'s first-seed run, from the checkpoint the runner evaluated."""
     row = runs[runs["variant"] == variant].sort_values("seed").iloc[0]
     return RunLayout(study / row["run"]).eval_predictions("test", row["checkpoint"])
