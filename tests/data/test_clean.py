@@ -51,3 +51,18 @@ def test_age_at_study():
     age, bad = age_at_study(pd.Series([60.0, 91.0, 30.0]), pd.Series([2150.0, 2150.0, 2150.0]),
                             pd.Series([2153, 2180, 2100]))
     assert age.tolist()[:1] == [63.0] and age.isna().tolist() == [False, True, True] and bad == 2
+
+
+def test_one_persons_values_go_through_the_same_rules_and_each_change_is_said():
+    from mdfnet.data.clean import clean_values
+
+    cleaned, changes = clean_values({"temperature": 37.0, "heartrate": 400.0, "acuity": 2.5, "sbp": 120.0})
+    assert cleaned["temperature"] == 37.0 * 9 / 5 + 32 and cleaned["sbp"] == 120.0
+    assert all(np.isnan(cleaned[f]) for f in ("heartrate", "acuity", "age", "o2sat"))
+    assert [(c["feature"], c["rule"], c["reason"]) for c in changes] == [
+        ("temperature", "temperature_celsius_converted", "37 is in the Celsius range [30, 45]: converted to 98.6 F"),
+        ("heartrate", "heartrate_implausible", "400 is outside the plausible range [20, 300]: made missing"),
+        ("acuity", "acuity_implausible", "2.5 is not an ESI level (1, 2, 3, 4 or 5): made missing"),
+    ]
+    values, changes = clean_values({"o2sat": 97.0})
+    assert values["o2sat"] == 97.0 and changes == []
