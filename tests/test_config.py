@@ -10,51 +10,51 @@ from mdfnet.config import (RULES, SECTIONS, Config, apply_overrides, config_from
 from mdfnet.errors import InputError
 from mdfnet.metrics.keys import SELECTABLE
 
-# A bad value for every field of the config, as a person would type it (key=value, read as YAML), and the
-# end of the one-line error it must give. tests/test_cli_settings.py feeds each through train, ablate and
+# A bad value for every field of the config, as a person would type it (key=value, read as YAML; no spaces),
+# and the end of the one-line error it must give. tests/test_cli_settings.py feeds each through train, ablate and
 # predict. A new config field needs a rule in mdfnet.config.RULES and a line here.
-BAD_SETTINGS = {
-    "model.variant": ("mdf2", "expected one of baseline, msf1d, msf3d, mdf"),
-    "model.backbone": ("vgg16", "expected one of mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50, "
-                                "efficientnet_b0, densenet121, convnext_tiny"),
-    "model.fpn": ("maybe", "expected true or false"),
-    "model.out_channels": ("0", "expected a whole number >= 1"),
-    "model.image_size": ("100", "expected a multiple of 32 >= 32 (the backbones' stride)"),
-    "model.fusion": ("max", "expected one of sum, hadamard, concat_conv, concat_linear, film"),
-    "model.spatialiser": ("big", "expected one of paper, lite"),
-    "model.clinical_features": ("[]", "expected a non-empty list of distinct names from age, temperature, "
-                                      "heartrate, resprate, o2sat, sbp, dbp, pain, acuity, gender"),
-    "model.clinical_dim": ("0", "expected a whole number >= 1"),
-    "model.missing_indicators": ("2", "expected true or false"),
-    "model.mask_head": ("sometimes", "expected true or false"),
-    "model.box_head_dim": ("-1", "expected a whole number >= 1"),
-    "model.anchor_sizes": ("[32, 0]", "expected a non-empty list of sizes in pixels, each a whole number >= 1"),
-    "model.aspect_ratios": ("[]", "expected a non-empty list of height/width ratios, each a number > 0"),
-    "model.rpn_nms_thresh": ("1.5", "expected a number in (0, 1]"),
-    "model.box_nms_thresh": ("0", "expected a number in (0, 1]"),
-    "model.box_score_thresh": ("1", "expected a number in [0, 1)"),
-    "model.detections_per_img": ("0", "expected a whole number >= 1"),
-    "model.loss_weighting": ("max", "expected one of uncertainty, sum"),
-    "model.pretrained_backbone": ("3", "expected null or 'imagenet', 'none' or a torchvision state-dict file"),
-    "data.cohort": ("5", "expected null or a folder written by `mdfnet prepare`"),
-    "data.masks": ("circle", "expected null or one of box, ellipse"),
-    "data.hflip_p": ("2", "expected a number in [0, 1]"),
-    "data.num_workers": ("-1", "expected a whole number >= 0"),
-    "train.epochs": ("0", "expected a whole number >= 1"),
-    "train.batch_size": ("0", "expected a whole number >= 1"),
-    "train.lr": ("0", "expected a number > 0"),
-    "train.momentum": ("1", "expected a number in [0, 1)"),
-    "train.weight_decay": ("-0.1", "expected a number >= 0"),
-    "train.optimizer": ("adam", "expected one of sgd, adamw"),
-    "train.lr_schedule": ("step", "expected one of constant, cosine"),
-    "train.warmup_iters": ("-5", "expected a whole number >= 0"),
-    "train.grad_clip": ("0", "expected null or a number > 0"),
-    "train.seed": ("-1", "expected a whole number >= 0"),
-    "train.device": ("gpu", "expected auto, cpu, cuda, cuda:<index> or mps"),
-    "train.amp": ("fast", "expected true or false"),
-    "train.eval_every": ("0", "expected a whole number >= 1"),
-    "train.select_metric": ("AP_IoBB_0.33", f"expected one of {', '.join(SELECTABLE)} (what validation records)"),
-}
+BAD_SETTINGS_TABLE = """
+model.variant              mdf2         expected one of baseline, msf1d, msf3d, mdf
+model.backbone             vgg16        expected one of mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50, efficientnet_b0, densenet121, convnext_tiny
+model.fpn                  maybe        expected true or false
+model.out_channels         0            expected a whole number >= 1
+model.image_size           100          expected a multiple of 32 >= 32 (the backbones' stride)
+model.fusion               max          expected one of sum, hadamard, concat_conv, concat_linear, film
+model.spatialiser          big          expected one of paper, lite
+model.clinical_features    []           expected a non-empty list of distinct names from age, temperature, heartrate, resprate, o2sat, sbp, dbp, pain, acuity, gender
+model.clinical_dim         0            expected a whole number >= 1
+model.missing_indicators   2            expected true or false
+model.mask_head            sometimes    expected true or false
+model.box_head_dim         -1           expected a whole number >= 1
+model.anchor_sizes         [32,0]       expected a non-empty list of sizes in pixels, each a whole number >= 1
+model.aspect_ratios        []           expected a non-empty list of height/width ratios, each a number > 0
+model.rpn_nms_thresh       1.5          expected a number in (0, 1]
+model.box_nms_thresh       0            expected a number in (0, 1]
+model.box_score_thresh     1            expected a number in [0, 1)
+model.detections_per_img   0            expected a whole number >= 1
+model.loss_weighting       max          expected one of uncertainty, sum
+model.pretrained_backbone  3            expected null or 'imagenet', 'none' or a torchvision state-dict file
+data.cohort                5            expected null or a folder written by `mdfnet prepare`
+data.masks                 circle       expected null or one of box, ellipse
+data.hflip_p               2            expected a number in [0, 1]
+data.num_workers           -1           expected a whole number >= 0
+train.epochs               0            expected a whole number >= 1
+train.batch_size           0            expected a whole number >= 1
+train.lr                   0            expected a number > 0
+train.momentum             1            expected a number in [0, 1)
+train.weight_decay         -0.1         expected a number >= 0
+train.optimizer            adam         expected one of sgd, adamw
+train.lr_schedule          step         expected one of constant, cosine
+train.warmup_iters         -5           expected a whole number >= 0
+train.grad_clip            0            expected null or a number > 0
+train.seed                 -1           expected a whole number >= 0
+train.device               gpu          expected auto, cpu, cuda, cuda:<index> or mps
+train.amp                  fast         expected true or false
+train.eval_every           0            expected a whole number >= 1
+train.select_metric        AP_IoBB_0.33 expected one of <SELECTABLE> (what validation records)
+"""
+BAD_SETTINGS = {key: (value, allowed.replace("<SELECTABLE>", ", ".join(SELECTABLE)))
+                for key, value, allowed in (line.split(maxsplit=2) for line in BAD_SETTINGS_TABLE.strip().splitlines())}
 
 
 def config_keys() -> list[str]:
