@@ -21,6 +21,7 @@ from bench_evaluate import best_of, synthetic_case
 from mdfnet.metrics import evaluate_detections
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 from mdfnet.metrics.froc import froc, froc_metrics
+from mdfnet.metrics.keys import HEADLINE, ci_key
 from mdfnet.metrics.outcomes import Matching
 
 
@@ -55,10 +56,10 @@ def main() -> None:
     })
     (point_s, point), (counts_s, _), (boot_s, boot), (froc_s, curves), (froc_matched_s, _) = timed.values()
 
-    for key in ("AP_IoBB_0.50", "AR_IoBB_0.50"):
+    for key in HEADLINE:
         if abs(boot[key] - point[key]) > 1e-12:
             raise SystemExit(f"{key}: bootstrap point {boot[key]} != evaluate_detections {point[key]}: no timing")
-        low, high = boot[f"{key}_ci95"]
+        low, high = boot[ci_key(key)]
         print(f"{key} {point[key]:.4f}, 95 % interval [{low:.4f}, {high:.4f}]")
     print(f"mFROC_IoBB_0.50 {curves['mFROC_IoBB_0.50']:.4f}, mFROC4_IoBB_0.50 {curves['mFROC4_IoBB_0.50']:.4f}")
     print(f"{'':66s} {'seconds':>8s} {'x point':>8s}")

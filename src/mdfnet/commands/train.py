@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="YAML file with model/data/train sections")
     p.add_argument("--preset", default="paper", help="paper (the authors' settings) or fast (CPU-friendly)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds: one run folder per seed inside OUT")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds: a run folder each, in OUT")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=run)

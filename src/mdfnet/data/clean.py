@@ -125,7 +125,8 @@ def clean_values(values: Mapping[str, float]) -> tuple[dict[str, float], list[di
 def _reason(rule: str, feature: str, given: float, value: float) -> str:
     """``38.2 is in the Celsius range [30, 45]: converted to 100.8 F`` and the like, for one changed value."""
     if rule == "celsius_converted":
-        return f"{given:g} is in the Celsius range [{CELSIUS_RANGE[0]:g}, {CELSIUS_RANGE[1]:g}]: converted to {value:.1f} F"
+        low, high = CELSIUS_RANGE
+        return f"{given:g} is in the Celsius range [{low:g}, {high:g}]: converted to {value:.1f} F"
     if rule == "out_of_range":
         return f"{given:g} is outside the pain scale [{PAIN_RANGE[0]:g}, {PAIN_RANGE[1]:g}]: made missing"
     low, high = PLAUSIBLE[feature]

@@ -2,8 +2,8 @@
 
 A :class:`RunSpec` is one configuration of a study: ``labels`` (the table's label columns, e.g.
 ``{"variant": "mdf", "model": "MDF-Net"}``), the config ``overrides`` that make it, and a ``slug`` naming
-its run folders (:meth:`mdfnet.layout.RunLayout.in_study`). Every spec of a study is trained with the same preset and user
-overrides; only the keys in ``overrides`` vary.
+its run folders (:meth:`mdfnet.layout.RunLayout.in_study`). Every spec of a study is trained with the same
+preset and user overrides; only the keys in ``overrides`` vary.
 
 Studies (the paper's figure numbers):
 

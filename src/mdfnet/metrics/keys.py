@@ -69,8 +69,8 @@ def parse_metric_key(key: str) -> MetricKey | None:
     match = _KEY.match(key)
     if match is None:
         return None
-    at = match["at"]
-    return MetricKey(match["kind"], _LABEL_TO_OVERLAP[match["overlap"]], None if at == MEAN else float(at), match["cls"])
+    threshold = None if match["at"] == MEAN else float(match["at"])
+    return MetricKey(match["kind"], _LABEL_TO_OVERLAP[match["overlap"]], threshold, match["cls"])
 
 
 def is_threshold_key(key: str, overlap: str = "iobb") -> bool:

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from mdfnet.metrics.froc import ALL_CLASSES, FROC_RATES  # noqa: E402
-from mdfnet.metrics.keys import KINDS, OVERLAP_LABELS, metric_key, parse_metric_key  # noqa: E402
+from mdfnet.metrics.keys import KINDS, MEAN, OVERLAP_LABELS, metric_key, parse_metric_key  # noqa: E402
 
 DPI = 100
 CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
@@ -57,8 +57,8 @@ def threshold_keys(metrics: Mapping) -> tuple[str, list[float]]:
     found = [p for p in map(parse_metric_key, metrics)
              if p is not None and p.kind == "AP" and p.threshold is not None and p.class_key is None]
     if not found:
-        raise ValueError(f"metrics have no {metric_key('AP', None).replace('mean', '<t>')} or "
-                         f"{metric_key('AP', None, 'iou').replace('mean', '<t>')} keys; expected evaluate_detections output")
+        wanted = " or ".join(metric_key("AP", None, overlap).replace(MEAN, "<t>") for overlap in OVERLAP_LABELS)
+        raise ValueError(f"metrics have no {wanted} keys; expected evaluate_detections output")
     overlap = found[0].overlap
     return overlap, sorted({p.threshold for p in found if p.overlap == overlap})
 
