@@ -8,11 +8,15 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
-The run folder holds ``config.yaml`` (resolved), ``provenance.json`` (versions, git revision),
-``metrics.csv`` (one row per epoch: every loss term, validation AP/AR at IoBB 0.5, seconds),
-``last.pt`` (every epoch, for ``--resume``) and ``best.pt`` (best validation AP at IoBB 0.5; the
-test split is never looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends
-with the same weights as an uninterrupted one on CPU.
+The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``provenance.json``
+(versions, git revision), ``metrics.csv`` (one row per epoch: every loss term, the validation metrics of
+:data:`~mdfnet.metrics.keys.SELECTABLE`, seconds), ``last.pt`` (every epoch, for ``--resume``) and
+``best.pt`` (best validation ``train.select_metric``, AP at IoBB 0.5 by default; the test split is never
+looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights
+as an uninterrupted one on CPU.
+
+:func:`train` is a short sequence of steps, each a function of its own: start or resume, datasets, model,
+optimisation, then per epoch :func:`train_epoch` (with validation) and :func:`save_epoch`.
 """
 
 from __future__ import annotations
