@@ -13,6 +13,7 @@ Loadable from YAML, overridable with ``section.key=value`` strings (``model.fusi
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -195,8 +196,8 @@ def _coerce(value: Any, section: str, spec: dataclasses.Field) -> Any:
 
 # --- validation -----------------------------------------------------------------------------------------
 # One rule per field (a test fails when a field has none): what the value may be, and the words that say
-# so in the error. Names come from the registries that define them, imported when first needed (the model
-# and engine import this module).
+# so in the error. Names come from the registries that define them. To add a setting: a field above, a
+# rule in RULES, and a bad value in tests/test_config.py's table.
 
 
 @dataclass(frozen=True)
@@ -293,65 +294,23 @@ WEIGHTS = optional(Rule(lambda v: isinstance(v, str) and v.strip() != "",
                         _weights_on_disk))
 
 
-def _variants():
-    from mdfnet.model import VARIANTS
-
-    return VARIANTS
-
-
-def _backbones():
-    from mdfnet.model import BACKBONES
-
-    return BACKBONES
-
-
-def _fusions():
-    from mdfnet.model import FUSIONS
-
-    return FUSIONS
-
-
-def _spatialisers():
-    from mdfnet.model import SPATIALISERS
-
-    return SPATIALISERS
-
-
-def _loss_weightings():
-    from mdfnet.model.loss import LOSS_WEIGHTINGS
-
-    return LOSS_WEIGHTINGS
-
-
-def _mask_kinds():
-    from mdfnet.data.dataset import MASK_KINDS
-
-    return [k for k in MASK_KINDS if k is not None]
-
-
-def _optimizers():
-    from mdfnet.engine.train import OPTIMIZERS
-
-    return OPTIMIZERS
-
-
-def _lr_schedules():
-    from mdfnet.engine.train import LR_SCHEDULES
-
-    return LR_SCHEDULES
+def _registry(module: str, name: str) -> Callable[[], list[str]]:
+    """The names of registry ``module.name``, read when first needed (the model and the engine import this
+    module, so their registries cannot be imported here at load)."""
+    return lambda: [key for key in getattr(importlib.import_module(module), name) if key is not None]
 
 
 THRESHOLD = number(0.0, 1.0, above=True)  # an overlap for NMS: (0, 1]
 
 RULES: dict[str, dict[str, Rule]] = {
     "model": {
-        "variant": one_of(_variants),
-        "backbone": one_of(_backbones),
+        "variant": one_of(_registry("mdfnet.model", "VARIANTS")),
+        "backbone": one_of(_registry("mdfnet.model", "BACKBONES")),
         "fpn": BOOLEAN,
         "out_channels": whole(1),
         "image_size": whole(32, multiple_of=32, why=" (the backbones' stride)"),
-        "fusion": one_of(_fusions),
-        "spatialiser": one_of(_spatialisers),
+        "fusion": one_of(_registry("mdfnet.model", "FUSIONS")),
+        "spatialiser": one_of(_registry("mdfnet.model", "SPATIALISERS")),
         "clinical_features": subset(lambda: CLINICAL_FEATURES),
         "clinical_dim": whole(1),
         "missing_indicators": BOOLEAN,
@@ -363,12 +322,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "box_nms_thresh": THRESHOLD,
         "box_score_thresh": number(0.0, 1.0, below=True),
         "detections_per_img": whole(1),
-        "loss_weighting": one_of(_loss_weightings),
+        "loss_weighting": one_of(_registry("mdfnet.model.loss", "LOSS_WEIGHTINGS")),
         "pretrained_backbone": WEIGHTS,
     },
     "data": {
         "cohort": optional(COHORT),
-        "masks": optional(one_of(_mask_kinds)),
+        "masks": optional(one_of(_registry("mdfnet.data.dataset", "MASK_KINDS"))),
         "hflip_p": number(0.0, 1.0),
         "num_workers": whole(0),
     },
@@ -378,8 +337,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "lr": number(0.0, above=True),
         "momentum": number(0.0, 1.0, below=True),
         "weight_decay": number(0.0),
-        "optimizer": one_of(_optimizers),
-        "lr_schedule": one_of(_lr_schedules),
+        "optimizer": one_of(_registry("mdfnet.engine.train", "OPTIMIZERS")),
+        "lr_schedule": one_of(_registry("mdfnet.engine.train", "LR_SCHEDULES")),
         "warmup_iters": whole(0),
         "grad_clip": optional(number(0.0, above=True)),
         "seed": whole(0),
