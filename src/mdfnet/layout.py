@@ -7,19 +7,25 @@
         provenance.json             package versions, git revision
         metrics.csv                 one row per epoch
         last.pt, best.pt            checkpoints (best.pt: best validation `train.select_metric`)
-        eval_<split>_<checkpoint>/  `mdfnet evaluate`: metrics.json, predictions.json, ground_truth.json, PNGs
+        eval_<split>_<checkpoint>/  `mdfnet evaluate`: metrics.json, predictions.json, ground_truth.json,
+                                    cases.csv, PNGs
 
     <study>/runs/<slug>/seed_<s>/   one run per (configuration, seed) of `mdfnet ablate`
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from mdfnet.errors import InputError
 
-CHECKPOINTS: tuple[str, ...] = ("best", "last")
+CHECKPOINTS: tuple[str, ...] = ("best", "last")  # in the order a run's evaluation is looked for (the runner's rule)
+# The files of an evaluation folder.
+METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE = (
+    "metrics.json", "predictions.json", "ground_truth.json", "cases.csv")
+_SEED_FOLDER = re.compile(r"^seed_(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,21 @@ class RunLayout:
         return self.root / f"eval_{split}_{checkpoint}"
 
     def eval_metrics(self, split: str, checkpoint: str) -> Path:
-        return self.eval_dir(split, checkpoint) / "metrics.json"
+        return self.eval_dir(split, checkpoint) / METRICS_FILE
 
     def eval_predictions(self, split: str, checkpoint: str) -> Path:
-        return self.eval_dir(split, checkpoint) / "predictions.json"
+        return self.eval_dir(split, checkpoint) / PREDICTIONS_FILE
 
-    def eval_ground_truth(self, split: str, checkpoint: str) -> Path:
-        return self.eval_dir(split, checkpoint) / "ground_truth.json"
+    def evaluation(self, split: str) -> Path | None:
+        """The finished evaluation folder of ``split`` (from best.pt when there is one, else last.pt), or None."""
+        for checkpoint in CHECKPOINTS:
+            if self.eval_metrics(split, checkpoint).is_file():
+                return self.eval_dir(split, checkpoint)
+        return None
+
+
+def seed_runs(folder: str | Path) -> dict[int, RunLayout]:
+    """``{seed: run}`` of the ``seed_<s>`` run folders in ``folder`` (empty when it holds none), by seed."""
+    found = {int(m.group(1)): RunLayout(child) for child in Path(folder).iterdir()
+             if child.is_dir() and (m := _SEED_FOLDER.match(child.name))}
+    return dict(sorted(found.items()))

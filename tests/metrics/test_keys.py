@@ -46,3 +46,17 @@ def test_threshold_keys_split_keys_counts_and_headline():
                           "AR_IoBB_mean", "AP_IoU_0.50", "AR_IoU_0.50", "AP_IoU_0.75", "AR_IoU_0.75", "AP_IoU_mean",
                           "AR_IoU_mean")
     assert (mean_column(AP_50), sd_column(AP_50)) == ("AP_IoBB_0.50 mean", "AP_IoBB_0.50 sd")
+
+
+def test_statistics_keys():
+    from mdfnet.metrics.keys import (bound_keys, gap_key, parse_subgroup_key, seed_diff_columns, seed_diff_key,
+                                     subgroup_key)
+
+    assert subgroup_key("AP_IoBB_0.50", "age", "80+") == "AP_IoBB_0.50@age=80+"
+    assert parse_subgroup_key("AP_IoBB_0.50@age=80+") == ("AP_IoBB_0.50", "age", "80+")
+    assert parse_subgroup_key("AR_IoBB_0.50@clinical=incomplete") == ("AR_IoBB_0.50", "clinical", "incomplete")
+    assert parse_subgroup_key("AP_IoBB_0.50") is None and parse_subgroup_key("AP@age") is None
+    assert gap_key("AP_IoBB_0.50") == "AP_IoBB_0.50_subgroup_gap"
+    assert bound_keys(ci_key("AP_IoBB_0.50")) == ("AP_IoBB_0.50_ci95_low", "AP_IoBB_0.50_ci95_high")
+    assert seed_diff_key("AR_IoBB_0.50") == "AR_IoBB_0.50_diff_seeds"
+    assert seed_diff_columns("AR_IoBB_0.50") == ("AR_IoBB_0.50_diff_seeds_mean", "AR_IoBB_0.50_diff_seeds_sd")

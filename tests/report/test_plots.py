@@ -119,3 +119,19 @@ def test_froc_curves(tmp_path, drawn):
     # Atelectasis: its lesion found by its only detection, no FP -> sensitivity 1 at every rate
     assert set(labels) == {"all classes (mFROC 1.000)", "Atelectasis (mFROC 1.000)"}
     assert labels["all classes (mFROC 1.000)"].get_linewidth() == 2.5
+
+
+def test_subgroups(tmp_path, drawn):
+    subgroups = {"gender": {"F": {"n_readings": 12, "AP_IoBB_0.50": 0.5, "AP_IoBB_0.50_ci95": [0.3, 0.7],
+                                  "AR_IoBB_0.50": 0.6, "AR_IoBB_0.50_ci95": [0.4, 0.8]},
+                            "M": {"n_readings": 3, "AP_IoBB_0.50": None, "AP_IoBB_0.50_ci95": [None, None],
+                                  "AR_IoBB_0.50": None, "AR_IoBB_0.50_ci95": [None, None]}}}
+    path = plots.plot_subgroups(subgroups, tmp_path / "subgroups.png")
+    assert png_size(path) == (plots.CURVES_SIZE[0], plots.PR_SIZE[1])  # 2 levels: the minimum height
+    ax_ap, ax_ar = drawn[0].axes
+    assert [t.get_text() for t in ax_ap.get_yticklabels()] == ["gender: F (12)", "gender: M (3)"]
+    assert [bar.get_width() for bar in ax_ap.patches] == [0.5, 0.0]  # undefined: an empty row
+    assert [bar.get_width() for bar in ax_ar.patches] == [0.6, 0.0]
+    assert ax_ap.get_xlabel() == "AP_IoBB_0.50 (95 % interval)"
+    many = {"age": {str(i): subgroups["gender"]["F"] for i in range(30)}}
+    assert png_size(plots.plot_subgroups(many, tmp_path / "many.png")) == (plots.CURVES_SIZE[0], 22 * 30 + 120)

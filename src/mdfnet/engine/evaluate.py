@@ -2,12 +2,18 @@
 
 Ground truth always comes from ``boxes.csv`` in original pixels, never from an augmented sample;
 predictions are scaled back from the S x S model input to original pixels before matching.
+
+An evaluation folder (:meth:`mdfnet.layout.RunLayout.eval_dir`) holds the metrics, the predictions (COCO
+results), the ground truth (COCO, each image with its ``patient_id``: all that a paired comparison of two
+runs needs, see :func:`read_evaluation`), the per-case table and figures; :mod:`mdfnet.layout` names them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +26,17 @@ from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.layout import RunLayout
+from mdfnet.layout import CASES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE, RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
+from mdfnet.metrics.bootstrap import check_bootstrap_settings
+from mdfnet.metrics.cases import case_table
+from mdfnet.metrics.coco import check_detections, check_ground_truth, patient_groups, read_json
 from mdfnet.metrics.evaluate import metrics_json
-from mdfnet.metrics.keys import OVERLAP_LABELS, SELECTABLE
+from mdfnet.metrics.keys import KINDS, OVERLAP_LABELS, SELECTABLE, gap_key, metric_key
+from mdfnet.metrics.statistics import evaluate_with_statistics
+from mdfnet.metrics.subgroups import levels_by_image, subgroup_gap, subgroup_metrics
+
+N_RESAMPLES = 1000  # patient-bootstrap resamples behind every interval
 
 
 @torch.no_grad()
@@ -67,50 +80,102 @@ def validation_metrics(model: torch.nn.Module, dataset: CohortDataset, boxes: pd
     return {key: metrics[key] for key in SELECTABLE}
 
 
-def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
-                   run: RunLayout, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
-                   n_overlays: int = 6) -> dict:
-    """Evaluate ``model`` (``run``'s ``checkpoint``) on one split of a loaded cohort and write
-    ``run.eval_dir(split, checkpoint)`` (see :func:`evaluate_run`).
+def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES,
+                  seed: int = 0) -> dict:
+    """Everything ``evaluate`` reports on one split, at IoBB.
 
-    The metrics file is written last and atomically, so its presence means the split is done.
+    Returns:
+        :func:`~mdfnet.metrics.statistics.evaluate_with_statistics`'s metrics (AP/AR, each with its
+        patient-bootstrap interval, FROC), plus ``subgroups`` (:func:`~mdfnet.metrics.subgroups.subgroup_metrics`
+        at IoBB 0.5, levels of ``frame``'s rows, which carry ``image_id``), ``subgroup_gap``
+        ``{AP key: largest gap or None, AR key: ...}`` at IoBB 0.5 and the flat
+        :func:`~mdfnet.metrics.keys.gap_key` of each (nan without two large enough levels).
+    """
+    groups = patient_groups(gt)
+    metrics = evaluate_with_statistics(gt, detections, groups, n_resamples=n_resamples, seed=seed)
+    levels = levels_by_image(frame, frame["image_id"].tolist())
+    metrics["subgroups"] = subgroup_metrics(gt, detections, levels, groups, n_resamples=n_resamples, seed=seed)
+    metrics["subgroup_gap"] = {}
+    for kind in KINDS:
+        key = metric_key(kind)
+        gap = subgroup_gap(metrics["subgroups"], key)
+        metrics["subgroup_gap"][key] = gap
+        metrics[gap_key(key)] = math.nan if gap is None else gap["gap"]
+    return metrics
+
+
+def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
+                   out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
+                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+    """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
+
+    ``metrics.json`` is written last and atomically, so its presence means the split is done.
     """
     dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
     if len(dataset) == 0:
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
-    metrics = evaluate_detections(gt, detections)
+    metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed)
     metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
-    out = run.eval_dir(split, checkpoint)
     out.mkdir(parents=True, exist_ok=True)
-    run.eval_predictions(split, checkpoint).write_text(json.dumps(detections))
-    run.eval_ground_truth(split, checkpoint).write_text(json.dumps(gt))
+    (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
+    (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
+    case_table(gt, detections).to_csv(out / CASES_FILE, index=False)
     if plots:
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
-    final = run.eval_metrics(split, checkpoint)
-    tmp = final.with_suffix(".json.tmp")
+    tmp = out / f"{METRICS_FILE}.tmp"
     tmp.write_text(metrics_json(metrics))
-    os.replace(tmp, final)
+    os.replace(tmp, out / METRICS_FILE)
     return metrics
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6) -> dict:
-    """Evaluate a trained run on a split; writes the run's evaluation folder for the split and checkpoint
-    (:class:`~mdfnet.layout.RunLayout`).
+                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+    """Evaluate a trained run on a split; writes the run's evaluation folder of the split and checkpoint
+    (:meth:`mdfnet.layout.RunLayout.eval_dir`).
 
-    Outputs: the metrics (AP/AR at IoBB per threshold and class, counts, PR curves), the predictions (COCO
-    results), the ground truth and, with ``plots``, PNG figures.
+    Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, each with a 95 % interval from
+    ``n_resamples`` patient-bootstrap resamples drawn with ``seed``; counts; PR and FROC curves; FROC
+    sensitivities and mFROC; AP/AR per subgroup and their largest gap: see :func:`split_metrics`),
+    ``predictions.json`` (COCO results), ``ground_truth.json`` (with patient ids), ``cases.csv`` (one row
+    per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
+    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays).
     """
     run = RunLayout(run_dir)
+    path = run.checkpoint(checkpoint)
+    check_bootstrap_settings(n_resamples, 0.95, [0.5])  # before any inference
     dev = pick_device(device)
-    model, cfg = model_from_checkpoint(run.checkpoint(checkpoint), dev)
+    model, cfg = model_from_checkpoint(path, dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, run, dev,
-                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays)
+    return evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
+                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
+                          seed=seed)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation folder, read back: ``folder``, ``metrics`` (``metrics.json``), ``gt`` (COCO ground
+    truth), ``detections`` (COCO results) and ``groups`` (``{image_id: patient}``, or ``None``)."""
+
+    folder: Path
+    metrics: dict
+    gt: dict
+    detections: list[dict]
+    groups: dict | None
+
+
+def read_evaluation(folder: str | Path) -> Evaluation:
+    """Read an evaluation folder written by :func:`evaluate_split`; a missing or bad file is an
+    :class:`InputError` naming it."""
+    folder = Path(folder)
+    metrics, gt = read_json(folder / METRICS_FILE), read_json(folder / GROUND_TRUTH_FILE)
+    check_ground_truth(gt, str(folder / GROUND_TRUTH_FILE))
+    detections = read_json(folder / PREDICTIONS_FILE)
+    check_detections(detections, gt, str(folder / PREDICTIONS_FILE))
+    return Evaluation(folder, metrics, gt, detections, patient_groups(gt))
