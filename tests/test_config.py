@@ -166,3 +166,19 @@ def test_bad_overrides_are_clear_errors(items, message):
 def test_unknown_preset():
     with pytest.raises(InputError, match="unknown preset 'slow'"):
         preset("slow")
+
+
+def test_rule_builders_for_new_fields():
+    from mdfnet.config import choice, items, number, one_of, optional, subset, whole
+
+    stride = choice(8, 16, 32)
+    assert stride.ok(16) and not stride.ok(True) and not stride.ok(16.0) and not stride.ok(24)
+    assert stride.allowed() == "one of 8, 16, 32"
+    assert choice("scaled", "auto").ok("auto") and not choice("scaled", "auto").ok("AUTO")
+    assert whole(1).ok(3) and not whole(1).ok(0) and not whole(1).ok(True) and not whole(1).ok(2.0)
+    assert number(0.0, 1.0, below=True).ok(0.0) and not number(0.0, 1.0, below=True).ok(1.0)
+    assert not number(0.0).ok(float("nan")) and not number(0.0).ok(float("inf"))
+    assert optional(whole(1)).ok(None) and optional(whole(1)).allowed() == "null or a whole number >= 1"
+    assert items(whole(1)).ok((1, 2)) and not items(whole(1)).ok(()) and not items(whole(1)).ok([1])
+    assert subset(lambda: ("a", "b")).ok(("b",)) and not subset(lambda: ("a", "b")).ok(("a", "a"))
+    assert one_of(lambda: ("x",)).ok("x") and not one_of(lambda: ("x",)).ok(1)

@@ -242,6 +242,13 @@ def one_of(names: Callable[[], Iterable[str]]) -> Rule:
     return Rule(lambda v: isinstance(v, str) and v in set(names()), lambda: "one of " + ", ".join(names()))
 
 
+def choice(*values: Any) -> Rule:
+    """One of ``values`` exactly (``choice(8, 16, 32)``; ``True`` is not ``1``): for a short fixed list that no
+    registry defines."""
+    return Rule(lambda v: any(type(v) is type(c) and v == c for c in values),
+                lambda: "one of " + ", ".join(map(str, values)))
+
+
 def optional(rule: Rule) -> Rule:
     """None (left out) or what ``rule`` allows."""
     return Rule(lambda v: v is None or rule.ok(v), lambda: f"null or {rule.allowed()}",
