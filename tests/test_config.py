@@ -15,6 +15,11 @@ from mdfnet.metrics.keys import SELECTABLE
 # predict. A new config field needs a rule in mdfnet.config.RULES and a line here.
 BAD_SETTINGS_TABLE = """
 model.variant              mdf2         expected one of baseline, msf1d, msf3d, mdf
+model.detector             detr         expected one of maskrcnn, retinanet, fcos
+model.feature_stride       24           expected one of 8, 16, 32
+model.fusion_1d            sum          expected one of concat, film
+model.rpn_proposals        [300]        expected a list of 2 proposal counts (training, testing), each a whole number >= 1
+model.box_samples          0            expected a whole number >= 1
 model.backbone             vgg16        expected one of mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50, efficientnet_b0, densenet121, convnext_tiny
 model.fpn                  maybe        expected true or false
 model.out_channels         0            expected a whole number >= 1
@@ -26,7 +31,7 @@ model.clinical_dim         0            expected a whole number >= 1
 model.missing_indicators   2            expected true or false
 model.mask_head            sometimes    expected true or false
 model.box_head_dim         -1           expected a whole number >= 1
-model.anchor_sizes         [32,0]       expected a non-empty list of sizes in pixels, each a whole number >= 1
+model.anchor_sizes         [32,0]       expected one of scaled, auto or a non-empty list of sizes in pixels, each a number > 0
 model.aspect_ratios        []           expected a non-empty list of height/width ratios, each a number > 0
 model.rpn_nms_thresh       1.5          expected a number in (0, 1]
 model.box_nms_thresh       0            expected a number in (0, 1]
@@ -168,6 +173,13 @@ def test_unknown_preset():
         preset("slow")
 
 
+def test_anchor_modes_agree_with_the_model():
+    from mdfnet.model.anchors import ANCHOR_MODES
+
+    assert all(RULES["model"]["anchor_sizes"].ok(mode) for mode in ANCHOR_MODES)
+    assert not RULES["model"]["anchor_sizes"].ok("big")
+
+
 def test_rule_builders_for_new_fields():
     from mdfnet.config import choice, items, number, one_of, optional, subset, whole
 
@@ -182,3 +194,20 @@ def test_rule_builders_for_new_fields():
     assert items(whole(1)).ok((1, 2)) and not items(whole(1)).ok(()) and not items(whole(1)).ok([1])
     assert subset(lambda: ("a", "b")).ok(("b",)) and not subset(lambda: ("a", "b")).ok(("a", "a"))
     assert one_of(lambda: ("x",)).ok("x") and not one_of(lambda: ("x",)).ok(1)
+
+
+def test_a_setting_the_detector_does_not_have_is_refused_at_load_unless_the_preset_set_it(tmp_path):
+    cfg = load_config(None, "fast", ["model.detector=fcos", "model.fpn=true"])
+    assert (cfg.model.detector, cfg.model.box_samples, cfg.model.rpn_proposals) == ("fcos", 128, (300, 300))
+    paper = load_config(None, "paper", ["model.detector=fcos", "model.fpn=true"])  # its anchors are the preset's
+    assert paper.model.anchor_sizes == (32, 64, 128, 256, 512)
+    retinanet = load_config(None, "paper", ["model.detector=retinanet", "model.anchor_sizes=[8,16,32,64,128]"])
+    assert retinanet.model.anchor_sizes == (8, 16, 32, 64, 128)
+    path = tmp_path / "fcos.yaml"
+    path.write_text("model:\n  detector: fcos\n  aspect_ratios: [1.0]\n")
+    with pytest.raises(InputError, match=r"^model.aspect_ratios=\[1.0\]: model.detector=fcos has no such setting "
+                                         r"\(maskrcnn and retinanet only\); leave it out$"):
+        load_config(path, "fast")
+    with pytest.raises(InputError, match=r"^model\.detector='detr': expected one of maskrcnn, retinanet, fcos$"):
+        load_config(None, "fast", ["model.detector=detr"])
+    assert config_from_dict({"model": {"variant": "mdf"}}).model.detector == "maskrcnn"  # checkpoints before it

@@ -6,8 +6,10 @@ Loadable from YAML, overridable with ``section.key=value`` strings (``model.fusi
 - ``paper``: the authors' configuration as they really ran it (reference-facts sections 1-2): 512 px,
   MobileNetV3-Small without FPN from ImageNet weights, the 9-block spatialiser, their 64-d clinical
   vector, SGD lr 1e-3, batch 4, 100 epochs.
-- ``fast``: ours, for a laptop CPU: 256 px, the ``lite`` spatialiser, explicit missing-value
-  indicators, batch 8, SGD at lr 0.02 with warm-up and cosine decay, 20 epochs, from random init.
+- ``fast``: ours, for a laptop CPU: 256 px, one stride-8 map (:class:`~mdfnet.model.backbones.FinestLevel`)
+  with anchors scaled to the image, 300 proposals and 128 sampled RoIs per image, FiLM as the 1D fusion, the
+  ``lite`` spatialiser, explicit missing-value indicators, batch 8, SGD at lr 0.02 with warm-up and cosine
+  decay, 20 epochs, from random init.
 """
 
 from __future__ import annotations
@@ -31,19 +33,26 @@ from mdfnet.schema import CLINICAL_FEATURES
 @dataclass
 class ModelConfig:
     variant: str = "mdf"                  # baseline | msf1d | msf3d | mdf (mdfnet.model.VARIANTS)
+    detector: str = "maskrcnn"            # maskrcnn (the paper) | retinanet | fcos (one-stage; need fpn=true)
     backbone: str = "mobilenet_v3_small"  # mdfnet.model.BACKBONES
     fpn: bool = False                     # paper: one stride-32 map, no FPN
+    feature_stride: int = 32              # without FPN: the one map's stride, 32 (paper) | 16 | 8
     out_channels: int = 64                # width of the detector's feature maps
     image_size: int = 512                 # images are resized straight to this square (aspect not kept)
     fusion: str = "sum"                   # 3D fusion operator (mdfnet.model.FUSIONS)
+    fusion_1d: str = "concat"             # 1D fusion into the box head: concat (paper) | film (FUSIONS_1D)
     spatialiser: str = "paper"            # paper (9 up-blocks -> 3xSxS + 2nd backbone) | lite
     clinical_features: tuple[str, ...] = CLINICAL_FEATURES  # any subset (feature ablation)
     clinical_dim: int = 64                # width of the clinical vector fed to both fusions
     missing_indicators: bool = False      # paper: no; ours: a 0/1 indicator per numeric feature
     mask_head: bool = False               # the paper's best MDF-Net had the mask head off
     box_head_dim: int = 64                # fc 3136(+64) -> 64 -> 64
-    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512)
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    # "scaled" (the paper's 32-512 times image_size / 512), "auto" (fitted to the training boxes, sizes and
+    # ratios) or sizes in px; with FPN one size per level (mdfnet.model.anchors)
+    anchor_sizes: tuple[float, ...] | str = "scaled"
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)   # height / width
+    rpn_proposals: tuple[int, int] = (2000, 1000)  # proposals kept per image (training, testing), before and after NMS
+    box_samples: int = 512                # RoIs sampled per image to train the box head
     rpn_nms_thresh: float = 0.3
     box_nms_thresh: float = 0.2
     box_score_thresh: float = 0.05
@@ -90,10 +99,28 @@ class Config:
         return asdict(self)
 
 
+DETECTOR_NAMES: tuple[str, ...] = ("maskrcnn", "retinanet", "fcos")  # model.detector (mdfnet.model.DETECTORS)
+
+# Model settings that only some detectors read: setting -> those detectors. Every other detector refuses a
+# value that differs from the preset's (check_detector_settings), so a setting is never silently ignored.
+DETECTOR_SETTINGS: dict[str, tuple[str, ...]] = {
+    "mask_head": ("maskrcnn",),
+    "rpn_proposals": ("maskrcnn",),
+    "rpn_nms_thresh": ("maskrcnn",),
+    "box_samples": ("maskrcnn",),
+    "box_head_dim": ("maskrcnn",),
+    "anchor_sizes": ("maskrcnn", "retinanet"),   # FCOS is anchor-free
+    "aspect_ratios": ("maskrcnn", "retinanet"),
+}
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {"model": {"pretrained_backbone": "imagenet"}},  # both backbones, as the authors started
+    # both backbones from ImageNet, as the authors started; their anchors exactly (made for 512 px)
+    "paper": {"model": {"pretrained_backbone": "imagenet", "anchor_sizes": (32, 64, 128, 256, 512)}},
     "fast": {
-        "model": {"image_size": 256, "spatialiser": "lite", "missing_indicators": True},
+        # a stride-8 map with scaled anchors localises 10-20 px opacities at 128 px (README: "Small findings");
+        # 300 proposals and 128 RoIs keep its step ~1.7x the stride-32 map's
+        "model": {"image_size": 256, "spatialiser": "lite", "missing_indicators": True, "feature_stride": 8,
+                  "rpn_proposals": (300, 300), "box_samples": 128, "fusion_1d": "film"},
         # from random init, SGD at lr 0.02 with a 100-step warm-up learnt fastest of what we tried
         "train": {"epochs": 20, "batch_size": 8, "lr": 0.02, "weight_decay": 1e-4,
                   "lr_schedule": "cosine", "warmup_iters": 100, "grad_clip": 10.0},
@@ -106,6 +133,23 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
     return apply_overrides(Config(), PRESETS[name])
+
+
+def check_detector_settings(model: ModelConfig, reference: ModelConfig) -> None:
+    """Refuse an unknown ``model.detector``, or a setting the detector does not have (:data:`DETECTOR_SETTINGS`)
+    set to anything but ``reference``'s value (the preset's: presets are written for Mask R-CNN)."""
+    if model.detector not in DETECTOR_NAMES:
+        raise InputError(f"unknown model.detector {model.detector!r}; expected one of {sorted(DETECTOR_NAMES)}")
+    for key, readers in DETECTOR_SETTINGS.items():
+        value = getattr(model, key)
+        if model.detector not in readers and value != getattr(reference, key):
+            raise InputError(f"model.{key}={_show(value)}: model.detector={model.detector} has no such setting "
+                             f"({' and '.join(readers)} only); leave it out")
+
+
+def _show(value: Any) -> str:
+    """A setting's value as a user writes it: ``true``, ``64``, ``[8, 16]``."""
+    return yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True).strip().removesuffix("\n...")
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, dict[str, Any]] | list[str], *,
@@ -151,7 +195,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def load_config(path: str | Path | None = None, preset_name: str = "paper",
                 overrides: list[str] | None = None) -> Config:
-    """Preset, then the YAML file (same nesting as :meth:`Config.to_dict`), then overrides; validated."""
+    """Preset, then the YAML file (same nesting as :meth:`Config.to_dict`), then overrides; validated, and checked
+    against the detector (:func:`check_detector_settings`)."""
     cfg = preset(preset_name)
     if path is not None:
         try:
@@ -161,7 +206,9 @@ def load_config(path: str | Path | None = None, preset_name: str = "paper",
         if not isinstance(data, dict) or not all(isinstance(v, dict) or v is None for v in data.values()):
             raise InputError(f"config {path} must be a mapping of sections ({', '.join(SECTIONS)}) to settings")
         cfg = apply_overrides(cfg, data)
-    return apply_overrides(cfg, overrides or [])
+    cfg = apply_overrides(cfg, overrides or [])
+    check_detector_settings(cfg.model, preset(preset_name).model)
+    return cfg
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
@@ -255,10 +302,17 @@ def optional(rule: Rule) -> Rule:
                 None if rule.on_disk is None else (lambda v: None if v is None else rule.on_disk(v)))
 
 
-def items(rule: Rule, names: str = "values") -> Rule:
-    """A non-empty list of values each allowed by ``rule``."""
-    return Rule(lambda v: isinstance(v, tuple) and len(v) > 0 and all(rule.ok(x) for x in v),
-                lambda: f"a non-empty list of {names}, each {rule.allowed()}")
+def items(rule: Rule, names: str = "values", length: int | None = None) -> Rule:
+    """A non-empty list of values each allowed by ``rule`` (exactly ``length`` of them, when given)."""
+    size = "a non-empty list of" if length is None else f"a list of {length}"
+    return Rule(lambda v: (isinstance(v, tuple) and len(v) > 0 and (length is None or len(v) == length)
+                           and all(rule.ok(x) for x in v)),
+                lambda: f"{size} {names}, each {rule.allowed()}")
+
+
+def either(first: Rule, second: Rule) -> Rule:
+    """What ``first`` or ``second`` allows (``"scaled"``, ``"auto"`` or a list of sizes)."""
+    return Rule(lambda v: first.ok(v) or second.ok(v), lambda: f"{first.allowed()} or {second.allowed()}")
 
 
 def subset(names: Callable[[], Iterable[str]]) -> Rule:
@@ -312,19 +366,25 @@ THRESHOLD = number(0.0, 1.0, above=True)  # an overlap for NMS: (0, 1]
 RULES: dict[str, dict[str, Rule]] = {
     "model": {
         "variant": one_of(_registry("mdfnet.model", "VARIANTS")),
+        "detector": one_of(lambda: DETECTOR_NAMES),
         "backbone": one_of(_registry("mdfnet.model", "BACKBONES")),
         "fpn": BOOLEAN,
+        "feature_stride": choice(8, 16, 32),
         "out_channels": whole(1),
         "image_size": whole(32, multiple_of=32, why=" (the backbones' stride)"),
         "fusion": one_of(_registry("mdfnet.model", "FUSIONS")),
+        "fusion_1d": one_of(_registry("mdfnet.model.heads", "FUSIONS_1D")),
         "spatialiser": one_of(_registry("mdfnet.model", "SPATIALISERS")),
         "clinical_features": subset(lambda: CLINICAL_FEATURES),
         "clinical_dim": whole(1),
         "missing_indicators": BOOLEAN,
         "mask_head": BOOLEAN,
         "box_head_dim": whole(1),
-        "anchor_sizes": items(whole(1), "sizes in pixels"),
+        # the modes of mdfnet.model.anchors.ANCHOR_MODES (tests/test_config.py checks they agree)
+        "anchor_sizes": either(choice("scaled", "auto"), items(number(0.0, above=True), "sizes in pixels")),
         "aspect_ratios": items(number(0.0, above=True), "height/width ratios"),
+        "rpn_proposals": items(whole(1), "proposal counts (training, testing)", length=2),
+        "box_samples": whole(1),
         "rpn_nms_thresh": THRESHOLD,
         "box_nms_thresh": THRESHOLD,
         "box_score_thresh": number(0.0, 1.0, below=True),
@@ -361,7 +421,8 @@ RULES: dict[str, dict[str, Rule]] = {
 def _fpn_levels(cfg: Config) -> str | None:
     from mdfnet.model.backbones import FPN_LEVELS
 
-    if cfg.model.fpn and len(cfg.model.anchor_sizes) != len(FPN_LEVELS):
+    sizes = cfg.model.anchor_sizes
+    if cfg.model.fpn and not isinstance(sizes, str) and len(sizes) != len(FPN_LEVELS):
         return (f"model.anchor_sizes={cfg.model.anchor_sizes!r}: with model.fpn=true expected {len(FPN_LEVELS)} "
                 "sizes, one per pyramid level")
     return None

@@ -4,6 +4,7 @@
 
     <run>/                          `mdfnet train --out RUN` (with --seeds: RUN/seed_<s>/ each)
         config.yaml                 the resolved config
+        anchors.json                the anchors in pixels and their recall of the training boxes (not FCOS)
         provenance.json             package versions, git revision
         metrics.csv                 one row per epoch
         last.pt, best.pt            checkpoints (best.pt: best validation `train.select_metric`)
@@ -55,6 +56,10 @@ class RunLayout:
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def anchors(self) -> Path:
+        return self.root / "anchors.json"
 
     @property
     def provenance(self) -> Path:

@@ -117,7 +117,7 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
     metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector)
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
     (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))

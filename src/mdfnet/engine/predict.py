@@ -111,7 +111,7 @@ class Predictor:
         used = self.model.clinical_encoder.features if uses_clinical else ()
         return {"image": str(image_path), "width": width, "height": height, "detections": detections,
                 "missing": [m for m in missing if m in used], "cleaned": [c for c in cleaned if c["feature"] in used],
-                "variant": self.config.model.variant}
+                "variant": self.config.model.variant, "detector": self.config.model.detector}
 
 
 def overlay(result: dict, path: str | Path) -> Path:

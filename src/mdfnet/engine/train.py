@@ -8,8 +8,10 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
-The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``provenance.json``
-(versions, git revision), ``metrics.csv`` (one row per epoch: every loss term, the validation metrics of
+The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``anchors.json`` (the
+anchors in pixels, fitted to the training boxes for ``model.anchor_sizes=auto``, and their recall of those
+boxes; none for the anchor-free FCOS), ``provenance.json``
+(versions, git revision), ``metrics.csv`` (one row per epoch: the detector's loss terms, the validation metrics of
 :data:`~mdfnet.metrics.keys.SELECTABLE`, seconds), ``last.pt`` (every epoch, for ``--resume``) and
 ``best.pt`` (best validation ``train.select_metric``, AP at IoBB 0.5 by default; the test split is never
 looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights
@@ -22,6 +24,7 @@ optimisation, then per epoch :func:`train_epoch` (with validation) and :func:`sa
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -41,14 +44,15 @@ from tqdm import tqdm
 from mdfnet.config import Config, config_from_dict, save_config, validate_config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, clinical_tensor, collate
-from mdfnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, save_checkpoint
 from mdfnet.engine.evaluate import validation_metrics
 from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
 from mdfnet.errors import InputError
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AR_50, split_key
 from mdfnet.model import build_from_config, fit_statistics
-from mdfnet.model.loss import LOSS_TERMS
+from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
+from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,7 +92,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     rank, world = init_distributed(device)
     seed_everything(cfg.train.seed)
     boxes, train_set, val_set = datasets(cfg)
-    model = build_model(cfg, train_set, quiet=saved is not None).to(device)
+    anchors = anchors_from_checkpoint(saved) if saved is not None else _fit_anchors(cfg, train_set, run, log)
+    model = build_model(cfg, train_set, anchors, quiet=saved is not None).to(device)
     opt = optimisation(cfg, model, train_set, device, rank, world)
     state = Progress() if saved is None else restore(saved, model, opt)
     if saved is not None:
@@ -118,6 +123,7 @@ def start_or_resume(cfg: Config, run: RunLayout, resume: bool) -> tuple[Config, 
         raise InputError(f"{run.root} already holds a run; pass --resume to continue it or choose another --out")
     else:
         saved = None
+    check_model_config(cfg.model)  # before anything is read or written
     if not cfg.data.cohort:
         raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
     validate_config(cfg)  # a Config built in Python skipped load-time validation: bad settings stop here
@@ -135,15 +141,17 @@ def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
     return boxes, train_set, val_set
 
 
-def build_model(cfg: Config, train_set: CohortDataset, quiet: bool = False) -> torch.nn.Module:
-    """The detector ``cfg.model`` describes, its clinical scaler fitted on the train split only.
+def build_model(cfg: Config, train_set: CohortDataset, anchors: Anchors | None = None,
+                quiet: bool = False) -> torch.nn.Module:
+    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), its
+    clinical scaler fitted on the train split only.
 
     ``quiet`` hides the "no pretrained weights" warning (a resumed run's weights come from last.pt).
     """
     with warnings.catch_warnings():
         if quiet:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model)
+        model = build_from_config(cfg.model, anchors)
     if model.clinical_encoder is not None:
         model.clinical_encoder.set_statistics(*fit_statistics(clinical_tensor(train_set.frame)))
     return model
@@ -221,6 +229,25 @@ def summary(history: list[dict], metric: str) -> dict:
     return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(column), "epochs": len(history)}
 
 
+def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log) -> Anchors | None:
+    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
+    keep the result, so every later build (evaluate, predict, resume) makes the same network.
+    None for an anchor-free detector (FCOS)."""
+    m = cfg.model
+    if not DETECTORS[m.detector].uses_anchors:
+        return None
+    boxes = train_set.resized_boxes()
+    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes, one_per_level=m.fpn)
+    recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
+    anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
+    if is_main_process():
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
+        log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
+            f"{100 * recall:.0f} % of the {len(boxes)} training boxes have an anchor at IoU >= 0.5")
+    return anchors
+
+
 def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,
                  progress: bool = True) -> dict:
     net.train()
@@ -252,7 +279,7 @@ def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config,
         bar.set_postfix(loss=f"{sums['loss'] / step:.3f}")
         if progress and bar.disable and is_main_process() and step % report_every == 0 and step < len(loader):
             log(f"  epoch {epoch} batch {step}/{len(loader)} loss {sums['loss'] / step:.4f}")
-    return {k: sums[k] / len(loader) for k in ("loss", *LOSS_TERMS) if k in sums}
+    return {k: sums[k] / len(loader) for k in ("loss", *(k for k in sums if k != "loss"))}  # the detector's terms
 
 
 def _sgd(params, t) -> torch.optim.Optimizer:

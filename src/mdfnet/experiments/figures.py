@@ -121,14 +121,16 @@ def study_figures(name: str, runs: pd.DataFrame, table: pd.DataFrame, out: Path)
         means, sds = _by_row(table, names, HEADLINE_SERIES)
         return [plot_grouped_bars(means, out / "fusion.png", "test, IoBB 0.5", sds,
                                   title="MDF-Net 3D fusion operators (mean +- sd over seeds)")]
-    if name == "backbones":
+    if name in ("backbones", "detectors"):  # one group per backbone / detector, one bar per variant
+        group, series = ("backbone", "model") if name == "backbones" else ("detector", "variant")
         means: dict = {}
         sds: dict = {}
         for _, row in table.iterrows():
-            means.setdefault(row["backbone"], {})[row["model"]] = float(row[mean_column(AP_50)])
-            sds.setdefault(row["backbone"], {})[row["model"]] = float(row[sd_column(AP_50)])
-        return [plot_grouped_bars(means, out / "backbones.png", "test AP at IoBB 0.5", sds,
-                                  title="Backbones x variants (mean +- sd over seeds)")]
+            means.setdefault(row[group], {})[row[series]] = float(row[mean_column(AP_50)])
+            sds.setdefault(row[group], {})[row[series]] = float(row[sd_column(AP_50)])
+        title = "Backbones x variants" if name == "backbones" else "Detectors x variants (with FPN)"
+        return [plot_grouped_bars(means, out / f"{name}.png", "test AP at IoBB 0.5", sds,
+                                  title=f"{title} (mean +- sd over seeds)")]
     if name == "features":
         means, sds = _by_row(table, list(table["features"]), HEADLINE_SERIES)
         return [plot_hbars(means, out / "features.png", "test, IoBB 0.5", sds,

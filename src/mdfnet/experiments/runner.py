@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
+from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -65,7 +65,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     """Run study ``name`` and return its aggregated table (one row per configuration).
 
     Args:
-        name: ``variants``, ``fusion``, ``backbones``, ``features`` or ``correlation``.
+        name: ``variants``, ``fusion``, ``backbones``, ``features``, ``detectors`` or ``correlation``.
         cohort: folder written by ``mdfnet prepare``.
         out: study folder (see the module docstring); rerunning with the same ``out`` reuses finished runs.
         seeds: one run per seed of every configuration (``train.seed``).
@@ -99,9 +99,11 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     base = base_config(cohort, preset, overrides, specs)
     out = Path(out)
     plan = []
+    reference = config_preset(preset).model
     for spec in specs:
         for seed in seeds:
             cfg = run_config(base, spec, seed)
+            check_detector_settings(cfg.model, reference)  # e.g. model.box_samples=64 for an FCOS run
             run_dir = RunLayout.in_study(out, spec.slug, seed).root
             plan.append((spec, seed, cfg, run_dir, run_status(cfg, run_dir, study.splits)))
     for i, (spec, seed, _, _, status) in enumerate(plan, start=1):
@@ -129,7 +131,8 @@ def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path,
     reference = reference or {label: runs.iloc[0][label] for label in labels}
     comparisons = study_comparisons(out, runs, labels, reference, n_resamples=N_RESAMPLES)
     table = table.merge(comparisons, on=labels, how="left", validate="one_to_one")
-    title = (f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds "
+    paper = f" (paper Fig. {study.figure})" if study.figure else ""
+    title = (f"{study.title}{paper}: test AP / AR at IoBB 0.5, mean +- sd over seeds "
              "[95 % patient-bootstrap interval of the mean]")
     name = " ".join(str(v) for v in reference.values())
     notes = [f"vs {name}: paired difference over the same resampled test patients ({N_RESAMPLES:,} resamples), "

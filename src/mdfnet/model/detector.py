@@ -48,22 +48,13 @@ class MDFNet(GeneralizedRCNN):
         return self.clinical_encoder is not None
 
     def forward(self, images, clinical: torch.Tensor | None = None, targets=None):
-        if self.training and targets is None:
-            raise InputError("targets are required in train mode")
-        if not self.training and targets is not None:
-            raise InputError("inference never takes targets: call model.eval() and pass images and clinical only")
-        images = [img.expand(3, -1, -1) if img.shape[0] == 1 else img for img in images]
-        clinical = self._check_clinical(images, clinical)
-        if targets is not None:
-            _check_targets(targets)
+        images, clinical = check_inputs(self, images, clinical, targets)
         original_sizes = [tuple(img.shape[-2:]) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
         vector = self.clinical_encoder(clinical) if self.uses_clinical else None
         if self.fusion is not None:
-            clinical_maps = (self.clinical_branch(vector, features, tuple(batch.tensors.shape[-2:]))
-                             if self.clinical_branch is not None else {})
-            features = OrderedDict((k, self.fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
+            features = fuse_levels(features, vector, tuple(batch.tensors.shape[-2:]), self.fusion, self.clinical_branch)
         proposals, proposal_losses = self.rpn(batch, features, targets)
         roi_features = OrderedDict(features, **{CLINICAL_KEY: vector}) if self.fuse_1d else features
         detections, detector_losses = self.roi_heads(roi_features, proposals, batch.image_sizes, targets)
@@ -73,16 +64,41 @@ class MDFNet(GeneralizedRCNN):
             return losses
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
 
-    def _check_clinical(self, images: list[torch.Tensor], clinical: torch.Tensor | None) -> torch.Tensor | None:
-        if not self.uses_clinical:
-            return None
-        width = len(CLINICAL_FEATURES)
-        if clinical is None:
-            raise InputError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
-        if clinical.dim() != 2 or clinical.shape[0] != len(images) or clinical.shape[1] != width:
-            raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
-                             f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
-        return clinical.to(images[0].device, torch.float32)
+
+def check_inputs(model: nn.Module, images, clinical: torch.Tensor | None,
+                 targets) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """What every detector of the family checks first: train mode needs targets and inference refuses them;
+    grey images become 3-channel; the clinical batch must have one row per image (None for the image-only
+    baseline, which ignores it). Returns ``(images, clinical)``."""
+    if model.training and targets is None:
+        raise InputError("targets are required in train mode")
+    if not model.training and targets is not None:
+        raise InputError("inference never takes targets: call model.eval() and pass images and clinical only")
+    images = [img.expand(3, -1, -1) if img.shape[0] == 1 else img for img in images]
+    clinical = _check_clinical(model, images, clinical)
+    if targets is not None:
+        _check_targets(targets)
+    return images, clinical
+
+
+def fuse_levels(features: OrderedDict[str, torch.Tensor], vector: torch.Tensor, input_size: tuple[int, int],
+                fusion: nn.Module, clinical_branch: nn.Module | None) -> OrderedDict[str, torch.Tensor]:
+    """3D fusion on every level: ``{level: [N, C, h, w]}`` -> the same shapes, each map fused with its clinical
+    map from ``clinical_branch`` (or, for a vector-only operator such as FiLM, with the vector alone)."""
+    clinical_maps = clinical_branch(vector, features, input_size) if clinical_branch is not None else {}
+    return OrderedDict((k, fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
+
+
+def _check_clinical(model: nn.Module, images: list[torch.Tensor], clinical: torch.Tensor | None) -> torch.Tensor | None:
+    if not model.uses_clinical:
+        return None
+    width = len(CLINICAL_FEATURES)
+    if clinical is None:
+        raise InputError(f"variant {model.variant!r} fuses clinical data: pass clinical=[N, {width}]")
+    if clinical.dim() != 2 or clinical.shape[0] != len(images) or clinical.shape[1] != width:
+        raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
+                         f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
+    return clinical.to(images[0].device, torch.float32)
 
 
 def _check_targets(targets: list[dict[str, torch.Tensor]]) -> None:

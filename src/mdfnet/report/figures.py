@@ -21,6 +21,8 @@ def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: 
     readings that have ground truth (predictions shown above ``score_threshold``)."""
     out = Path(out)
     label = str(metrics.get("variant", "model"))
+    if metrics.get("detector", "maskrcnn") != "maskrcnn":
+        label += f" ({metrics['detector']})"
     paths = [plot_threshold_curves({label: metrics}, out / "ap_ar_vs_iobb.png"),
              plot_pr_curves(metrics, out / "pr_curves.png", title=label)]
     if "froc_curves" in metrics:

@@ -13,7 +13,7 @@ from mdfnet.synth import anatomy, describe, lesions, planted, readers, timeline,
 from mdfnet.synth.clinical import TARGETS
 from mdfnet.synth.spec import SynthSpec
 
-LESION_FLAGS = TARGETS + ("decoy_haze", "decoy_blunting", "nodule")
+LESION_FLAGS = TARGETS + ("decoy_haze", "decoy_blunting", "nodule", "decoy_opacity")
 
 MIN_PATIENTS = 10  # below this the planted quirks crowd out the clean cohort
 MIN_IMAGE_SIZE = 64
