@@ -113,7 +113,7 @@ def test_a_resumed_retinanet_run_ends_where_an_uninterrupted_one_ends(runs, tmp_
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["model.detector=yolo"], "unknown model.detector 'yolo'; expected one of ['fcos', 'maskrcnn', 'retinanet']"),
+    (["model.detector=yolo"], "model.detector='yolo': expected one of maskrcnn, retinanet, fcos"),
     (["model.detector=retinanet"], "model.detector=retinanet reads every level of a feature pyramid: add model.fpn=true"),
     (["model.detector=fcos", "model.fpn=true", "model.box_samples=64"],
      "model.box_samples=64: model.detector=fcos has no such setting (maskrcnn only); leave it out"),

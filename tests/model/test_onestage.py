@@ -194,7 +194,7 @@ def test_inference_never_takes_targets_and_clinical_batch_is_checked():
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"detector": "yolo", "fpn": True}, "unknown model.detector 'yolo'; expected one of ['fcos', 'maskrcnn', 'retinanet']"),
+    ({"detector": "yolo", "fpn": True}, "model.detector='yolo': expected one of maskrcnn, retinanet, fcos"),
     ({"detector": "retinanet"}, "model.detector=retinanet reads every level of a feature pyramid: add model.fpn=true"),
     ({"detector": "fcos", "fpn": True, "mask_head": True},
      "model.mask_head=true: model.detector=fcos has no such setting (maskrcnn only); leave it out"),

@@ -2,8 +2,8 @@
 
 A :class:`RunSpec` is one configuration of a study: ``labels`` (the table's label columns, e.g.
 ``{"variant": "mdf", "model": "MDF-Net"}``), the config ``overrides`` that make it, and a ``slug`` naming
-its folder ``OUT/runs/<slug>/seed_<s>/``. Every spec of a study is trained with the same preset and user
-overrides; only the keys in ``overrides`` vary.
+its run folders (:meth:`mdfnet.layout.RunLayout.in_study`). Every spec of a study is trained with the same
+preset and user overrides; only the keys in ``overrides`` vary.
 
 Studies (the paper's figure numbers):
 
@@ -25,9 +25,7 @@ from typing import Any
 
 from mdfnet.errors import InputError
 from mdfnet.model import BACKBONES, DETECTORS, FUSIONS, VARIANTS
-from mdfnet.schema import CLINICAL_FEATURES
-
-VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+from mdfnet.schema import CLINICAL_FEATURES, VITALS
 
 # The paper's ten rows of Fig. 5c (name -> features); the encoder keeps its own canonical order.
 FEATURE_SUBSETS: dict[str, tuple[str, ...]] = {

@@ -83,6 +83,9 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in (
 )}
 
 
+FPN_LEVELS: tuple[str, ...] = ("0", "1", "2", "3", "pool")  # the maps a backbone with FPN returns
+
+
 class SingleMapBackbone(nn.Module):
     """Classifier body + 3x3 conv to ``out_channels``: ``[N, 3, H, W] -> {"0": [N, C, H/32, W/32]}``."""
 

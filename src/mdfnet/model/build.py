@@ -8,7 +8,6 @@ the clinical encoder, the spatialiser, the fusion operator, :class:`FusedRoIPool
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from torch import nn
@@ -20,10 +19,11 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from mdfnet.config import ModelConfig, check_detector_settings, preset as config_preset
+from mdfnet.config import Config, ModelConfig, apply_overrides, check_detector_settings, validate_config
+from mdfnet.config import preset as config_preset  # build_model's `preset` argument is the preset's name
 from mdfnet.errors import InputError
 from mdfnet.model.anchors import Anchors, resolve_anchors
-from mdfnet.model.backbones import build_backbone
+from mdfnet.model.backbones import FPN_LEVELS, build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
@@ -87,13 +87,10 @@ def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> nn.
         overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``,
             ``detector="fcos"``.
     """
-    cfg = config_preset(preset).model
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}
-    if unknown:
-        raise InputError(f"unknown model setting(s) {sorted(unknown)}")
-    model_cfg = dataclasses.replace(cfg, variant=variant, **overrides)
-    check_detector_settings(model_cfg, cfg)
-    return build_from_config(model_cfg)
+    reference = config_preset(preset)
+    cfg = apply_overrides(reference, {"model": {"variant": variant, **overrides}})
+    check_detector_settings(cfg.model, reference.model)
+    return build_from_config(cfg.model)
 
 
 def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Module:
@@ -114,7 +111,7 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Mo
     if DETECTORS[cfg.detector].one_stage:
         return _build_one_stage(cfg, variant, make_backbone, anchors)
     backbone = make_backbone()
-    levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
+    levels = list(FPN_LEVELS) if cfg.fpn else ["0"]
     anchors = anchors or model_anchors(cfg)
     generator = anchor_generator(anchors, cfg.fpn)
     proposals = dict(zip(("training", "testing"), cfg.rpn_proposals))
@@ -206,7 +203,7 @@ def feature_strides(cfg: ModelConfig) -> tuple[int, ...]:
 def anchor_generator(anchors: Anchors, fpn: bool) -> AnchorGenerator:
     """torchvision's generator: every size on the one map, or (FPN) one size per level, all ratios everywhere."""
     if fpn:
-        if len(anchors.sizes) != 5:
+        if len(anchors.sizes) != len(FPN_LEVELS):
             raise InputError(f"with FPN give 5 anchor sizes (one per level), got {list(anchors.sizes)}")
         sizes = tuple((s,) for s in anchors.sizes)
     else:  # the paper: every size on the one map (15 anchors per location)
@@ -215,14 +212,9 @@ def anchor_generator(anchors: Anchors, fpn: bool) -> AnchorGenerator:
 
 
 def check_model_config(cfg: ModelConfig) -> None:
-    """Refuse names missing from the registries and settings the detector cannot build, before any work."""
-    choices = {"variant": VARIANTS, "detector": DETECTORS, "fusion": FUSIONS, "fusion_1d": FUSIONS_1D,
-               "spatialiser": SPATIALISERS, "loss_weighting": LOSS_WEIGHTINGS}
-    for key, registry in choices.items():
-        if getattr(cfg, key) not in registry:
-            raise InputError(f"unknown model.{key} {getattr(cfg, key)!r}; expected one of {sorted(registry)}")
-    if cfg.image_size % 32:
-        raise InputError(f"model.image_size must be a multiple of 32 (the backbone's stride), got {cfg.image_size}")
+    """Refuse a setting outside its rule (:data:`mdfnet.config.RULES`; a ModelConfig made in Python has not been
+    validated yet) and settings the detector cannot build, before any work."""
+    validate_config(Config(model=cfg), paths=())
     if DETECTORS[cfg.detector].one_stage:
         if not cfg.fpn:
             raise InputError(f"model.detector={cfg.detector} reads every level of a feature pyramid: "

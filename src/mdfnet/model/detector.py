@@ -32,6 +32,7 @@ from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.image_list import ImageList
 
+from mdfnet.errors import InputError
 from mdfnet.model.heads import CLINICAL_KEY
 from mdfnet.schema import CLINICAL_FEATURES
 
@@ -138,9 +139,9 @@ def check_inputs(model: nn.Module, images, clinical: torch.Tensor | None,
     grey images become 3-channel; the clinical batch must have one row per image (None for the image-only
     baseline, which ignores it). Returns ``(images, clinical)``."""
     if model.training and targets is None:
-        raise ValueError("targets are required in train mode")
+        raise InputError("targets are required in train mode")
     if not model.training and targets is not None:
-        raise ValueError("inference never takes targets: call model.eval() and pass images and clinical only")
+        raise InputError("inference never takes targets: call model.eval() and pass images and clinical only")
     images = _three_channels(images)
     clinical = _check_clinical(model, len(images), clinical, images[0].device if images else None)
     if targets is not None:
@@ -162,9 +163,9 @@ def _check_clinical(model: nn.Module, n_images: int, clinical: torch.Tensor | No
         return None
     width = len(CLINICAL_FEATURES)
     if clinical is None:
-        raise ValueError(f"variant {model.variant!r} fuses clinical data: pass clinical=[N, {width}]")
+        raise InputError(f"variant {model.variant!r} fuses clinical data: pass clinical=[N, {width}]")
     if clinical.dim() != 2 or clinical.shape[0] != n_images or clinical.shape[1] != width:
-        raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
+        raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
                          f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
     return clinical.to(device, torch.float32)
 
@@ -194,7 +195,7 @@ def _check_targets(targets: list[dict[str, torch.Tensor]]) -> None:
     for i, t in enumerate(targets):
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
-            raise ValueError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
+            raise InputError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
         bad = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
         if bad.any():
-            raise ValueError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")
+            raise InputError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")

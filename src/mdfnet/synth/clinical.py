@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mdfnet.synth.spec import CAUSES, VITALS, SynthSpec
+from mdfnet.schema import TRIAGE_FEATURES
+from mdfnet.synth.spec import CAUSES, SynthSpec
 
 TARGETS = ("Enlarged cardiac silhouette", "Atelectasis", "Pleural abnormality", "Consolidation", "Pulmonary edema")
 # Which cause shows as which lesion (pleural abnormality is a noisy-or over several causes).
@@ -89,7 +90,7 @@ def draw_vitals(spec: SynthSpec, age: np.ndarray, causes: pd.DataFrame, rng: np.
     n = len(age)
     decades = (age - 60.0) / 10.0
     out = {}
-    for vital in VITALS:
+    for vital in TRIAGE_FEATURES:
         mean, sd = spec.vital_baseline[vital]
         value = rng.normal(mean, sd, n) + spec.vital_age_slope.get(vital, 0.0) * decades
         for cause in CAUSES:
@@ -155,7 +156,7 @@ def mess_triage(spec: SynthSpec, vitals: pd.DataFrame, rng: np.random.Generator)
     quirk_free = np.zeros(n, bool)
     quirk_free[free] = True
     all_missing = quirk_free & (rng.random(n) < spec.row_missing_fraction)
-    for vital in VITALS:
+    for vital in TRIAGE_FEATURES:
         missing = quirk_free & (all_missing | (rng.random(n) < spec.value_missing_fraction))
         if vital == "pain":
             pain_text[missing] = ""

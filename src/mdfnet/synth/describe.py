@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mdfnet.synth import spec as spec_module
-from mdfnet.synth.spec import CAUSES, VITALS, SynthSpec
+from mdfnet.schema import TRIAGE_FEATURES
+from mdfnet.synth.spec import CAUSES, SynthSpec
 
 UNITS = {"temperature": "deg F", "heartrate": "/min", "resprate": "/min", "o2sat": "%", "sbp": "mmHg",
          "dbp": "mmHg", "pain": "0-10", "acuity": "1-5 (1 = most urgent)"}
@@ -12,7 +13,7 @@ UNITS = {"temperature": "deg F", "heartrate": "/min", "resprate": "/min", "o2sat
 def _effects_table(spec: SynthSpec) -> list[str]:
     lines = ["| vital | baseline mean (sd) | per decade over 60 | " + " | ".join(CAUSES) + " |",
              "|---" * (3 + len(CAUSES)) + "|"]
-    for vital in VITALS:
+    for vital in TRIAGE_FEATURES:
         mean, sd = spec.vital_baseline[vital]
         cells = []
         for cause in CAUSES:

@@ -73,8 +73,8 @@ def generate(out_dir: str | Path, patients: int = 500, image_size: int = 512, se
             _save_jpeg(lateral, root / writer.image_relpath(study["subject_id"], study["study_id"], study["lateral_dicom_id"]),
                        spec.jpeg_quality)
         count = int(study["n_readers"])
-        readings, _ = readers.read_image(study, findings, list(numbers[start:start + count]), film_rng, spec,
-                                         kept=study["category"] == "clean")
+        readings, _ = readers.simulate_readings(study, findings, list(numbers[start:start + count]), film_rng, spec,
+                                                kept=study["category"] == "clean")
         all_readings.extend(readings)
         start += count
 

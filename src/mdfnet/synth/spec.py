@@ -28,7 +28,6 @@ from typing import Any
 
 # Latent causes, in drawing order.
 CAUSES: tuple[str, ...] = ("infection", "collapse", "heart_failure", "cardiomegaly", "other_fever")
-VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity")
 
 
 @dataclass
