@@ -121,8 +121,8 @@ def test_backbones_with_and_without_fpn(backbone, fpn):
     assert_initial_loss(losses)
     features = model.backbone(torch.zeros(1, 3, S, S))
     assert list(features) == (["0", "1", "2", "3", "pool"] if fpn else ["0"])
-    # one stride-32 map without FPN; with it strides 4, 8, 16, 32 and the pooled 64
-    sides = [16, 8, 4, 2, 1] if fpn else [2]
+    # the fast preset's one stride-8 map without FPN; with it strides 4, 8, 16, 32 and the pooled 64
+    sides = [16, 8, 4, 2, 1] if fpn else [8]
     assert [tuple(f.shape) for f in features.values()] == [(1, 64, s, s) for s in sides]
     with torch.no_grad():
         assert_detections(model.eval()(images, clinical))

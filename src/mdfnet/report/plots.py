@@ -251,7 +251,7 @@ def plot_effect_matrix(effects: Mapping[str, Mapping[str, float]], counts: Mappi
     features = [f for f in CLINICAL_FEATURES if any(f in effects[c] for c in classes)]
     grid = np.array([[effects[c].get(f, np.nan) for f in features] for c in classes], dtype=float).reshape(
         len(classes), len(features))
-    fig, (ax,) = _figure(EFFECTS_SIZE)
+    fig, (ax,) = new_figure(EFFECTS_SIZE)
     image = ax.imshow(np.ma.masked_invalid(grid), cmap="Blues", vmin=0.0, aspect="auto")
     ax.set_xticks(range(len(features)), features, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), [f"{c} (n={counts.get(c, 0)})" for c in classes])
@@ -262,4 +262,4 @@ def plot_effect_matrix(effects: Mapping[str, Mapping[str, float]], counts: Mappi
                     color="white" if value > 0.6 * top else "black")
     fig.colorbar(image, ax=ax, label="mean |score change|")
     ax.set_title(title or "mean absolute effect of each value on each class's true positives")
-    return _save(fig, path)
+    return save_figure(fig, path)
