@@ -75,3 +75,18 @@ def test_check_value_converts_celsius_and_refuses_what_prepare_would_drop():
         check_value("pain", 13.0)
     with pytest.raises(InputError, match=r"acuity=2.5 is outside .* expected a whole number 1 to 5 \(ESI level\)$"):
         check_value("acuity", 2.5)
+
+
+def test_one_persons_values_go_through_the_same_rules_and_each_change_is_said():
+    from mdfnet.data.clean import clean_values
+
+    cleaned, changes = clean_values({"temperature": 37.0, "heartrate": 400.0, "acuity": 2.5, "sbp": 120.0})
+    assert cleaned["temperature"] == 37.0 * 9 / 5 + 32 and cleaned["sbp"] == 120.0
+    assert all(np.isnan(cleaned[f]) for f in ("heartrate", "acuity", "age", "o2sat"))
+    assert [(c["feature"], c["rule"], c["reason"]) for c in changes] == [
+        ("temperature", "temperature_celsius_converted", "37 is in the Celsius range [30, 45]: converted to 98.6 F"),
+        ("heartrate", "heartrate_implausible", "400 is outside the plausible range [20, 300]: made missing"),
+        ("acuity", "acuity_implausible", "2.5 is not an ESI level (1, 2, 3, 4 or 5): made missing"),
+    ]
+    values, changes = clean_values({"o2sat": 97.0})
+    assert values["o2sat"] == 97.0 and changes == []

@@ -211,7 +211,7 @@ def test_checkpoints_store_the_train_medians_and_old_ones_fall_back_to_the_missi
     assert new["explanation"]["references"]["median"] == dict(zip(NUMERIC_FEATURES, [53.5, 99.5, 83.5, 17.0, 97.0,
                                                                                      130.0, 80.0, 2.0, 3.0]))
     assert new["explanation"]["values"] == {"age": 71.0, "temperature": 101.3, "gender": "M"}
-    assert new["notes"] == ["temperature 38.5 read as deg C: 101.3 deg F"]
+    assert new["notes"] == ["temperature: 38.5 is in the Celsius range [30, 45]: converted to 101.3 F"]
     assert len(new["detections"]) == 10
     for o, n in zip(old["detections"], new["detections"]):
         assert set(o["effects"]) == {"missing"} and set(n["effects"]) == {"missing", "median"}
@@ -229,9 +229,11 @@ def test_predict_command_writes_the_effects_with_explain(checkpoint, tmp_path):
     saved = json.loads((out / "predictions.json").read_text())[0]
     effects = saved["detections"][0]["effects"]
     assert set(effects["missing"]) == {"age", "o2sat"} and set(effects["median"]) == {"age", "o2sat"}
-    code = main(["predict", "--checkpoint", str(run / "best.pt"), "--image", str(cohort / "img_1.png"),
-                 "--o2sat", "120", "--out", str(out)])
-    assert code == 2
+    # the command line cleans as prepare does: an impossible o2sat is made missing and said (the page refuses it)
+    assert main(["predict", "--checkpoint", str(run / "best.pt"), "--image", str(cohort / "img_1.png"),
+                 "--o2sat", "120", "--out", str(out)]) == 0
+    saved = json.loads((out / "predictions.json").read_text())[0]
+    assert "o2sat" in saved["missing"] and [c["feature"] for c in saved["cleaned"]] == ["o2sat"]
 
 
 def test_evaluate_explain_writes_the_effects_per_class_and_feature(checkpoint, monkeypatch, capsys):

@@ -1,9 +1,12 @@
 import math
+import re
 
 import pytest
 import torch
 
+from mdfnet.errors import InputError
 from mdfnet.model.clinical import ClinicalEncoder, fit_statistics
+from mdfnet.schema import CLINICAL_FEATURES
 
 NAN = float("nan")
 
@@ -58,11 +61,14 @@ def test_statistics_travel_in_the_state_dict():
 
 
 def test_bad_subset_and_width_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown"):
+    subset = re.escape(f"clinical features must be a non-empty subset of {CLINICAL_FEATURES}, got ")
+    with pytest.raises(InputError, match=subset + r"unknown \['bmi'\]$"):
         ClinicalEncoder(("age", "bmi"))
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(InputError, match=subset + "an empty subset$"):  # the first half of the message kept
+        ClinicalEncoder(())
+    with pytest.raises(InputError, match="^clinical dim 18 is too small for 18 numeric columns and a gender embedding$"):
         ClinicalEncoder(dim=18, missing_indicators=True)
-    with pytest.raises(ValueError, match=r"\[N, 10\]"):
+    with pytest.raises(InputError, match=r"\[N, 10\]"):
         ClinicalEncoder()(torch.zeros(2, 9))
 
 

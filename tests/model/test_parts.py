@@ -82,6 +82,45 @@ def test_random_init_says_so_and_a_missing_file_is_a_clear_error(tmp_path):
         build_backbone("resnet18", 64, pretrained=wrong)
 
 
+def test_film_box_head_starts_as_the_plain_head_and_then_gates_it():
+    from torchvision.models.detection.faster_rcnn import TwoMLPHead
+
+    from mdfnet.model.heads import FiLMBoxHead
+
+    torch.manual_seed(0)
+    head, plain = FiLMBoxHead(pooled=12, clinical_dim=3, hidden=5), TwoMLPHead(12, 5)
+    plain.fc6.load_state_dict(head.fc6.state_dict())
+    plain.fc7.load_state_dict(head.fc7.state_dict())
+    pooled, vector = torch.randn(4, 12), torch.randn(4, 3)
+    x = torch.cat([pooled, vector], dim=1)
+    assert head(x).shape == (4, 5)
+    torch.testing.assert_close(head(x), plain(pooled))  # zero-initialised FiLM: the vector does nothing yet
+    with torch.no_grad():
+        head.film.bias[:5] = -1.0  # gamma = -1 zeroes every hidden unit: fc7 sees only beta = 0
+    torch.testing.assert_close(head(x), torch.relu(head.fc7.bias).expand(4, 5))
+
+
+def test_finest_level_is_the_pyramids_finest_map_and_uses_every_parameter():
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+
+    from mdfnet.model.backbones import FinestLevel, build_backbone
+
+    torch.manual_seed(0)
+    backbone = build_backbone("mobilenet_v3_small", 16, stride=8)
+    assert isinstance(backbone, FinestLevel)
+    x = torch.randn(2, 3, 64, 64)
+    out = backbone(x)
+    assert list(out) == ["0"] and out["0"].shape == (2, 16, 8, 8)
+    # the same as torchvision's full pyramid's finest level, with the same weights
+    full = BackboneWithFPN(backbone.body, {}, [1, 1, 1], 16)
+    full.body, full.fpn.inner_blocks = backbone.body, backbone.fpn.inner_blocks
+    full.fpn.layer_blocks = torch.nn.ModuleList([backbone.fpn.layer_blocks[0]] * 3)
+    torch.testing.assert_close(out["0"], next(iter(full(x).values())))
+    out["0"].sum().backward()
+    assert all(p.grad is not None for p in backbone.parameters())  # DDP needs no find_unused_parameters
+    assert build_backbone("mobilenet_v3_small", 16, stride=16)(x)["0"].shape == (2, 16, 4, 4)
+
+
 @pytest.mark.parametrize("fused", [False, True])
 def test_pool_shared_equals_roi_align_row_by_row(fused):
     from mdfnet.model.heads import pool_shared

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         missing = f" (missing: {', '.join(result['missing'])})" if result["missing"] else ""
         print(f"{image}: {len(result['detections'])} detections{missing}")
+        for change in result["cleaned"]:
+            print(f"  cleaned {change['feature']}: {change['reason']}")
     (out / "predictions.json").write_text(json.dumps(results, indent=2))
     print(f"written to {out}/predictions.json")
     return 0

@@ -6,12 +6,15 @@
     {'category_id': 4, 'label': 'Consolidation', 'score': 0.81, 'bbox': [412.0, 880.5, 491.2, 422.2],
      'box': [412.0, 880.5, 903.2, 1302.7]}
 
-Boxes are in the original image's pixels: COCO ``bbox`` (xywh) and ``box`` (xyxy). Features left out are missing (NaN) and reported in
+Boxes are in the original image's pixels: COCO ``bbox`` (xywh) and ``box`` (xyxy). The clinical values go
+through ``prepare``'s cleaning rules (:func:`mdfnet.data.clean.clean_values`: Celsius temperatures converted,
+impossible values made missing), and every value a rule changed is listed in ``result["cleaned"]`` with the
+reason (and in ``result["notes"]``). Features left out or made missing are NaN and reported in
 ``result["missing"]``; the model's encoder handles them as in training (train mean, plus an explicit
-indicator in the presets that have one). Values are checked as ``prepare`` cleans them: text in a number,
-or a value outside the physiological range, is an ``InputError``; a temperature typed in deg C is converted
-(``result["notes"]`` says so). ``result["ignored"]`` lists entered values this model does not read.
-With ``predict(..., explain=True)`` each detection carries ``effects`` (:mod:`mdfnet.engine.explain`).
+indicator in the presets that have one). ``result["ignored"]`` lists entered values this model does not
+read. The page (``mdfnet serve``) is stricter: a person at a form is told, so a value ``prepare`` would
+drop is an ``InputError`` there (``strict=True``). With ``predict(..., explain=True)`` each detection
+carries ``effects`` (:mod:`mdfnet.engine.explain`).
 """
 
 from __future__ import annotations
@@ -21,40 +24,51 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
-from mdfnet.data.clean import check_value
+from mdfnet.data.clean import check_value, clean_values
 from mdfnet.data.images import is_dicom, load_resized
 from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.explain import explain_image, reference_values
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.schema import CLASSES, CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES
+from mdfnet.schema import CLINICAL_FEATURES, class_name, GENDER_CODES, NUMERIC_FEATURES
 
 
 @dataclass
 class ClinicalInput:
-    """Parsed clinical values: ``row`` float32 ``[10]`` (NaN = missing), the names left ``missing`` and
-    ``notes`` on unit conversions (a temperature typed in deg C)."""
+    """Parsed clinical values: ``row`` float32 ``[10]`` (NaN = missing), the names left ``missing``, the
+    values a cleaning rule changed (``cleaned``, :func:`mdfnet.data.clean.clean_values`) and ``notes`` in words."""
 
     row: torch.Tensor
     missing: list[str]
     notes: list[str]
+    cleaned: list[dict]
 
 
-def parse_clinical(values: Mapping[str, object], source: str = "clinical values") -> ClinicalInput:
-    """``{"age": 71, "gender": "M", ...}`` -> :class:`ClinicalInput`, checked as ``prepare`` cleans.
+class ClinicalRow(NamedTuple):
+    """One person's clinical values ready for the model."""
 
-    A value that is not a number, or that ``prepare`` would make missing (outside the physiological range of
-    :mod:`mdfnet.data.clean`), is an ``InputError`` naming the feature and the value.
+    values: torch.Tensor   # float32 [10] in CLINICAL_FEATURES order, NaN = missing, gender 0 = F / 1 = M
+    missing: list[str]     # the features that are NaN
+    cleaned: list[dict]    # the values a cleaning rule changed, and why (mdfnet.data.clean.clean_values)
+
+
+def parse_clinical(values: Mapping[str, object], source: str = "clinical values",
+                   strict: bool = False) -> ClinicalInput:
+    """``{"age": 71, "gender": "M", ...}`` -> :class:`ClinicalInput`, cleaned as ``prepare`` cleans.
+
+    A value that is not a number is an ``InputError`` (a person typed it). A number ``prepare`` would change
+    is changed the same way and listed in ``cleaned``; with ``strict`` (the page), a number ``prepare`` would
+    make missing is an ``InputError`` naming the feature, the value and the range instead.
     """
     unknown = sorted(set(values) - set(CLINICAL_FEATURES))
     if unknown:
         raise InputError(f"{source}: unknown feature(s) {unknown}; expected some of {list(CLINICAL_FEATURES)}")
-    row = torch.full((len(CLINICAL_FEATURES),), float("nan"))
-    notes = []
-    for i, name in enumerate(NUMERIC_FEATURES):
+    numbers, checked = {}, []
+    for name in NUMERIC_FEATURES:
         value = values.get(name)
         if _blank(value):
             continue
@@ -64,9 +78,12 @@ def parse_clinical(values: Mapping[str, object], source: str = "clinical values"
             raise InputError(f"{source}: {name}={value!r} is not a number") from None
         if not math.isfinite(number):
             raise InputError(f"{source}: {name}={value!r} is not a number")
-        row[i], note = check_value(name, number, source)
-        if note:
-            notes.append(note)
+        if strict:  # raises for what prepare would drop; notes a unit conversion
+            checked.append(check_value(name, number, source)[1])
+        numbers[name] = number
+    clean, cleaned = clean_values(numbers)
+    row = torch.tensor([clean[name] for name in NUMERIC_FEATURES] + [float("nan")], dtype=torch.float32)
+    notes = [n for n in checked if n] if strict else [f"{c['feature']}: {c['reason']}" for c in cleaned]
     gender = values.get("gender")
     if not _blank(gender):
         code = str(gender).strip().upper()[:1]
@@ -74,13 +91,13 @@ def parse_clinical(values: Mapping[str, object], source: str = "clinical values"
             raise InputError(f"{source}: gender={gender!r}; expected F or M")
         row[-1] = GENDER_CODES[code]
     missing = [name for name, v in zip(CLINICAL_FEATURES, row.tolist()) if math.isnan(v)]
-    return ClinicalInput(row, missing, notes)
+    return ClinicalInput(row, missing, notes, cleaned)
 
 
-def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
-    """``{"age": 71, "gender": "M", ...}`` -> (float32 ``[10]`` with NaN for missing, missing names)."""
+def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> ClinicalRow:
+    """``{"age": 71, "gender": "M", ...}`` -> the model's ``[10]`` row, its missing names and what was cleaned."""
     parsed = parse_clinical(values, source)
-    return parsed.row, parsed.missing
+    return ClinicalRow(parsed.row, parsed.missing, parsed.cleaned)
 
 
 def _blank(value: object) -> bool:
@@ -140,9 +157,10 @@ class Predictor:
         return self.predict_radiograph(self.read(image_path), clinical, explain=explain)
 
     def predict_radiograph(self, radiograph: Radiograph, clinical: Mapping[str, object] | None = None, *,
-                           explain: bool = False, source: str | None = None) -> dict:
-        """:meth:`predict` on an image already read with :meth:`read`; ``source`` names it in errors."""
-        parsed = parse_clinical(clinical or {}, source=source or radiograph.path)
+                           explain: bool = False, source: str | None = None, strict: bool = False) -> dict:
+        """:meth:`predict` on an image already read with :meth:`read`; ``source`` names it in errors,
+        ``strict`` refuses values ``prepare`` would drop (:func:`parse_clinical`)."""
+        parsed = parse_clinical(clinical or {}, source=source or radiograph.path, strict=strict)
         tensor = radiograph.pixels[None].expand(3, -1, -1).to(self.device)
         with self._lock, torch.no_grad():
             if explain:
@@ -154,13 +172,15 @@ class Predictor:
         detections = []
         for box, label, score in zip(output["boxes"].cpu() * scale, output["labels"], output["scores"]):
             x1, y1, x2, y2 = (round(v, 1) for v in box.tolist())
-            detections.append({"category_id": int(label), "label": CLASSES[int(label) - 1],
+            detections.append({"category_id": int(label), "label": class_name(label),
                                "score": round(float(score), 4), "bbox": [x1, y1, round(x2 - x1, 1),
                                round(y2 - y1, 1)], "box": [x1, y1, x2, y2]})
         result = {"image": radiograph.path, "width": width, "height": height, "detections": detections,
                   "missing": [m for m in parsed.missing if m in self.features],
                   "ignored": [f for f in CLINICAL_FEATURES if f not in parsed.missing and f not in self.features],
-                  "notes": parsed.notes, "variant": self.config.model.variant}
+                  "notes": parsed.notes, "cleaned": [c for c in parsed.cleaned if c["feature"] in self.features],
+                  "variant": self.config.model.variant,
+                  "detector": self.config.model.detector}
         if explain:
             for detection, effect in zip(detections, effects):
                 detection["effects"] = effect

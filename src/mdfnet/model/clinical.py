@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mdfnet.errors import InputError
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
 
@@ -32,8 +33,8 @@ class ClinicalEncoder(nn.Module):
         super().__init__()
         unknown = [f for f in features if f not in CLINICAL_FEATURES]
         if unknown or not features:
-            raise ValueError(f"clinical features must be a non-empty subset of {CLINICAL_FEATURES}, "
-                             f"got unknown {unknown}" if unknown else "got an empty subset")
+            got = f"unknown {unknown}" if unknown else "an empty subset"
+            raise InputError(f"clinical features must be a non-empty subset of {CLINICAL_FEATURES}, got {got}")
         self.features = tuple(f for f in CLINICAL_FEATURES if f in features)  # canonical order
         numeric = [NUMERIC_FEATURES.index(f) for f in self.features if f in NUMERIC_FEATURES]
         self.register_buffer("numeric_index", torch.tensor(numeric, dtype=torch.long), persistent=False)
@@ -43,7 +44,7 @@ class ClinicalEncoder(nn.Module):
         used = len(numeric) * (2 if missing_indicators else 1)
         self.gender_dim = dim - used
         if self.gender_dim < (1 if self.use_gender else 0):
-            raise ValueError(f"clinical dim {dim} is too small for {used} numeric columns"
+            raise InputError(f"clinical dim {dim} is too small for {used} numeric columns"
                              + (" and a gender embedding" if self.use_gender else ""))
         self.gender = nn.Embedding(2, self.gender_dim) if self.use_gender else None
         self.register_buffer("mean", torch.zeros(len(NUMERIC_FEATURES)))
@@ -56,7 +57,7 @@ class ClinicalEncoder(nn.Module):
 
     def forward(self, clinical: torch.Tensor) -> torch.Tensor:
         if clinical.dim() != 2 or clinical.shape[1] != len(CLINICAL_FEATURES):
-            raise ValueError(f"clinical batch must be [N, {len(CLINICAL_FEATURES)}] in the order "
+            raise InputError(f"clinical batch must be [N, {len(CLINICAL_FEATURES)}] in the order "
                              f"{CLINICAL_FEATURES}, got shape {list(clinical.shape)}")
         numeric_all = (clinical[:, : len(NUMERIC_FEATURES)] - self.mean) / self.std
         numeric = numeric_all[:, self.numeric_index]

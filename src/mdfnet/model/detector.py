@@ -32,6 +32,7 @@ from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.image_list import ImageList
 
+from mdfnet.errors import InputError
 from mdfnet.model.heads import CLINICAL_KEY
 from mdfnet.schema import CLINICAL_FEATURES
 
@@ -56,14 +57,7 @@ class MDFNet(GeneralizedRCNN):
         return self.clinical_encoder is not None
 
     def forward(self, images, clinical: torch.Tensor | None = None, targets=None):
-        if self.training and targets is None:
-            raise ValueError("targets are required in train mode")
-        if not self.training and targets is not None:
-            raise ValueError("inference never takes targets: call model.eval() and pass images and clinical only")
-        if targets is not None:
-            _check_targets(targets)
-        images = _three_channels(images)
-        clinical = self._check_clinical(len(images), clinical, images[0].device)
+        images, clinical = check_inputs(self, images, clinical, targets)
         original_sizes = [tuple(img.shape[-2:]) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.backbone(batch.tensors)
@@ -110,7 +104,7 @@ class MDFNet(GeneralizedRCNN):
         if proposals is not None and len(proposals) != len(index):
             raise ValueError(f"give one proposal tensor per row: {len(index)} rows, {len(proposals)} tensors")
         device = encoded.batch.tensors.device
-        clinical = self._check_clinical(len(index), clinical, device)
+        clinical = _check_clinical(self, len(index), clinical, device)
         index = index.to(device)
         batch = ImageList(_take(encoded.batch.tensors, index), [encoded.batch.image_sizes[i] for i in index.tolist()])
         features = OrderedDict((k, _take(f, index)) for k, f in encoded.features.items())
@@ -125,9 +119,7 @@ class MDFNet(GeneralizedRCNN):
         ``proposals`` are given), RoI heads. Returns (losses or detections, the proposals scored)."""
         vector = self.clinical_encoder(clinical) if self.uses_clinical else None
         if self.fusion is not None:
-            clinical_maps = (self.clinical_branch(vector, features, tuple(batch.tensors.shape[-2:]))
-                             if self.clinical_branch is not None else {})
-            features = OrderedDict((k, self.fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
+            features = fuse_levels(features, vector, tuple(batch.tensors.shape[-2:]), self.fusion, self.clinical_branch)
         proposal_losses = {}
         if proposals is None:
             proposals, proposal_losses = self.rpn(batch, features, targets)
@@ -140,17 +132,42 @@ class MDFNet(GeneralizedRCNN):
             return losses, proposals
         return self.transform.postprocess(detections, batch.image_sizes, original_sizes), proposals
 
-    def _check_clinical(self, n_images: int, clinical: torch.Tensor | None,
-                        device: torch.device) -> torch.Tensor | None:
-        if not self.uses_clinical:
-            return None
-        width = len(CLINICAL_FEATURES)
-        if clinical is None:
-            raise ValueError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
-        if clinical.dim() != 2 or clinical.shape[0] != n_images or clinical.shape[1] != width:
-            raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
-                             f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
-        return clinical.to(device, torch.float32)
+
+def check_inputs(model: nn.Module, images, clinical: torch.Tensor | None,
+                 targets) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """What every detector of the family checks first: train mode needs targets and inference refuses them;
+    grey images become 3-channel; the clinical batch must have one row per image (None for the image-only
+    baseline, which ignores it). Returns ``(images, clinical)``."""
+    if model.training and targets is None:
+        raise InputError("targets are required in train mode")
+    if not model.training and targets is not None:
+        raise InputError("inference never takes targets: call model.eval() and pass images and clinical only")
+    images = _three_channels(images)
+    clinical = _check_clinical(model, len(images), clinical, images[0].device if images else None)
+    if targets is not None:
+        _check_targets(targets)
+    return images, clinical
+
+
+def fuse_levels(features: OrderedDict[str, torch.Tensor], vector: torch.Tensor, input_size: tuple[int, int],
+                fusion: nn.Module, clinical_branch: nn.Module | None) -> OrderedDict[str, torch.Tensor]:
+    """3D fusion on every level: ``{level: [N, C, h, w]}`` -> the same shapes, each map fused with its clinical
+    map from ``clinical_branch`` (or, for a vector-only operator such as FiLM, with the vector alone)."""
+    clinical_maps = clinical_branch(vector, features, input_size) if clinical_branch is not None else {}
+    return OrderedDict((k, fusion(f, clinical_maps.get(k), vector)) for k, f in features.items())
+
+
+def _check_clinical(model: nn.Module, n_images: int, clinical: torch.Tensor | None,
+                    device: torch.device) -> torch.Tensor | None:
+    if not model.uses_clinical:
+        return None
+    width = len(CLINICAL_FEATURES)
+    if clinical is None:
+        raise InputError(f"variant {model.variant!r} fuses clinical data: pass clinical=[N, {width}]")
+    if clinical.dim() != 2 or clinical.shape[0] != n_images or clinical.shape[1] != width:
+        raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
+                         f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
+    return clinical.to(device, torch.float32)
 
 
 @dataclass
@@ -178,7 +195,7 @@ def _check_targets(targets: list[dict[str, torch.Tensor]]) -> None:
     for i, t in enumerate(targets):
         boxes = t["boxes"]
         if boxes.dim() != 2 or boxes.shape[-1] != 4:
-            raise ValueError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
+            raise InputError(f"target {i}: boxes must be [K, 4] xyxy, got shape {list(boxes.shape)}")
         bad = (boxes[:, 2:] <= boxes[:, :2]).any(dim=1)
         if bad.any():
-            raise ValueError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")
+            raise InputError(f"target {i}: box {boxes[bad][0].tolist()} has zero or negative width/height")

@@ -135,7 +135,7 @@ def predict_file(predictor: Predictor, path: Path, name: str, values: dict[str, 
     except Image.DecompressionBombError as err:
         raise InputError(f"{name}: {err}") from None
     read = time.perf_counter()
-    result = predictor.predict_radiograph(radiograph, values, explain=explain, source=name)
+    result = predictor.predict_radiograph(radiograph, values, explain=explain, source=name, strict=True)
     done = time.perf_counter()
     result["image"] = name
     if preview:

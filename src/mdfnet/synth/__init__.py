@@ -9,6 +9,6 @@ their chest films, ``SYNTH_README.md`` (the generative model), ``synth_spec.json
 
 from mdfnet.synth.generate import generate
 from mdfnet.synth.mimic_eye import generate_mimic_eye, to_mimic_eye
-from mdfnet.synth.spec import SynthSpec
+from mdfnet.synth.spec import SETTINGS, SynthSpec, setting
 
-__all__ = ["SynthSpec", "generate", "generate_mimic_eye", "to_mimic_eye"]
+__all__ = ["SETTINGS", "SynthSpec", "generate", "generate_mimic_eye", "setting", "to_mimic_eye"]
