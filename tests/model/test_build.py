@@ -75,15 +75,17 @@ def test_every_variant_and_fusion_trains_and_predicts(variant, fusion):
     else:
         encoder_grads = [p.grad for p in model.clinical_encoder.parameters()]
         assert encoder_grads and all(g is not None and torch.isfinite(g).all() for g in encoder_grads)
-        # FiLM starts as the identity (zero projection), so the first gradient stops at the projection; the fast
-        # preset's 1D fusion is FiLM, so the encoder learns at step one only through a non-FiLM 3D fusion
+        # FiLM and the lite branch start as the identity (zero last layer), so the first gradient stops at that
+        # layer; the encoder learns at step one only through the authors' clinical branch
         film_3d = VARIANTS[variant].fuse_3d and fusion == "film"
         if VARIANTS[variant].fuse_1d:
             assert model.roi_heads.box_head.film.weight.grad.abs().sum() > 0
         if film_3d:
             assert model.fusion.project.weight.grad.abs().sum() > 0
         if VARIANTS[variant].fuse_3d and not film_3d:
-            assert any(g.abs().sum() > 0 for g in encoder_grads)
+            first_grad = encoder_grads if fusion == "concat_conv" else \
+                [model.clinical_branch.refine[-1].weight.grad]
+            assert any(g.abs().sum() > 0 for g in first_grad)
     model.eval()
     with torch.no_grad():
         out = model(images, clinical)

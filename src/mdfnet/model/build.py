@@ -159,6 +159,8 @@ def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone) -> tuple[
         fusion = FUSIONS[cfg.fusion](C, D)
         if fusion.uses_clinical_map:
             branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
+            if hasattr(branch, "start_as"):  # ours (lite); the authors' branch keeps their init
+                branch.start_as(fusion.identity)
     return encoder, fusion, branch
 
 

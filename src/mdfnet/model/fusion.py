@@ -3,7 +3,8 @@
 Each operator is built as ``FUSIONS[name](channels, clinical_dim)`` and called as
 ``op(image_map, clinical_map, clinical_vector)``; none changes the map's size (the authors'
 concatenation variant used stride-2 convolutions and shrank it: a bug we do not repeat).
-``uses_clinical_map = False`` marks an operator that needs only the vector, so no spatialiser is built.
+``uses_clinical_map = False`` marks an operator that needs only the vector, so no spatialiser is built;
+``identity`` is the clinical map that leaves the image map as it is (our lite branch starts there).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class SumFusion(nn.Module):
 
     kind = "paper"
     uses_clinical_map = True
+    identity = 0.0
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()
@@ -28,6 +30,8 @@ class SumFusion(nn.Module):
 class HadamardFusion(SumFusion):
     """Element-wise (Hadamard) product."""
 
+    identity = 1.0
+
     def forward(self, image: torch.Tensor, clinical: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         return image * clinical
 
@@ -37,6 +41,7 @@ class ConcatConvFusion(nn.Module):
 
     kind = "paper"
     uses_clinical_map = True
+    identity = 0.0  # a zero half of the input: the mix reads the image map alone
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()

@@ -75,6 +75,15 @@ class LiteClinicalBranch(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, 3, padding=1),
         )
+        self.start_as(0.0)
+
+    def start_as(self, value: float) -> None:
+        """Make the branch output the constant ``value`` at init (the 3D fusion's identity element: 0 for a
+        sum, 1 for a product), so MDF-Net starts as the image-only detector and the clinical map grows only
+        where the loss asks for it; with vitals that say nothing it otherwise disturbs the image path from
+        the first step (README: "Small findings")."""
+        nn.init.zeros_(self.refine[-1].weight)
+        nn.init.constant_(self.refine[-1].bias, value)
 
     def forward(self, vector: torch.Tensor, image_maps: Maps, input_size: tuple[int, int]) -> Maps:
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
