@@ -101,14 +101,24 @@ def test_baseline_ignores_clinical_data():
     torch.testing.assert_close(a[0]["scores"], b[0]["scores"])
 
 
-def test_fused_model_output_depends_on_clinical_data():
+@pytest.mark.parametrize("fusion", ["sum", "hadamard"])
+def test_fused_model_starts_as_the_image_only_one_then_learns_from_clinical_data(fusion):
     torch.manual_seed(1)
-    model = mdfnet.build_model("mdf", preset="fast", image_size=S, box_score_thresh=0.0).eval()
-    images, clinical, _ = _batch()
-    with torch.no_grad():
-        a = model(images, clinical)[0]["scores"]
-        b = model(images, clinical.flip(0))[0]["scores"]
-    assert not torch.equal(a, b)
+    model = mdfnet.build_model("msf3d", preset="fast", image_size=S, box_score_thresh=0.0, fusion=fusion)
+    image_only = mdfnet.build_model("baseline", preset="fast", image_size=S, box_score_thresh=0.0)
+    image_only.load_state_dict(model.state_dict(), strict=False)  # the shared image path
+    images, clinical, targets = _batch()
+
+    def scores(net, c):
+        with torch.no_grad():
+            return net.eval()(images, c)[0]["scores"]
+
+    # the lite branch starts at the fusion's identity (0 for a sum, 1 for a product): the image path alone
+    torch.testing.assert_close(scores(model, clinical), scores(image_only, None), rtol=0, atol=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()(images, clinical, targets)["loss"].backward()
+    optimizer.step()
+    assert not torch.equal(scores(model, clinical), scores(model, clinical.flip(0)))
 
 
 @pytest.mark.parametrize(("backbone", "fpn"), [

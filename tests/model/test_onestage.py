@@ -60,8 +60,10 @@ def test_every_detector_variant_and_fusion_trains_and_predicts(detector, variant
     assert isinstance(tower[-1], FiLM2d) == spec.fuse_1d  # the fast preset's 1D fusion is FiLM
     if spec.fuse_1d:
         assert tower[-1].film.project.weight.grad.abs().sum() > 0
-    if spec.fuse_3d and fusion != "film":  # FiLM starts as the identity: its encoder gradient is zero at step one
+    if spec.fuse_3d and fusion == "concat_conv":  # the authors' branch: the encoder learns from step one
         assert any(p.grad.abs().sum() > 0 for p in model.clinical_encoder.parameters())
+    elif spec.fuse_3d and fusion != "film":  # the lite branch starts as the identity: its last layer learns first
+        assert model.clinical_branch.refine[-1].weight.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
         out = model(images, clinical)
@@ -102,13 +104,24 @@ def test_1d_fusion_starts_as_the_plain_head_then_learns_from_the_vector(detector
 
 
 @pytest.mark.parametrize("detector", ONE_STAGE)
-def test_3d_fusion_makes_the_output_depend_on_clinical_data_and_baseline_ignores_it(detector):
+def test_3d_fusion_starts_as_the_image_path_then_learns_and_baseline_ignores_clinical_data(detector):
     torch.manual_seed(1)
-    images, clinical, _ = _batch()
-    fused = _build(detector, "msf3d", fusion="sum", box_score_thresh=0.0).eval()
+    images, clinical, targets = _batch()
+    fused = _build(detector, "msf3d", fusion="sum", box_score_thresh=0.0)
     baseline = _build(detector, "baseline", box_score_thresh=0.0).eval()
+    fused.clinical_encoder.set_statistics(*fit_statistics(clinical))
+
+    def read(c):  # an untrained RetinaNet's scores sit at its prior: read the boxes too
+        with torch.no_grad():
+            out = fused.eval()(images, c)[0]
+        return torch.cat([out["scores"], out["boxes"].flatten()])
+
+    torch.testing.assert_close(read(clinical), read(clinical.flip(0)), rtol=0, atol=0)  # the branch adds 0
+    optimizer = torch.optim.SGD(fused.clinical_branch.parameters(), lr=1.0)  # a step big enough to see
+    fused.train()(images, clinical, targets)["loss"].backward()
+    optimizer.step()
+    assert not torch.equal(read(clinical), read(clinical.flip(0)))
     with torch.no_grad():
-        assert not torch.equal(fused(images, clinical)[0]["scores"], fused(images, clinical.flip(0))[0]["scores"])
         torch.testing.assert_close(baseline(images, clinical)[0]["scores"], baseline(images, None)[0]["scores"])
 
 
