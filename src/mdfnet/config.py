@@ -20,7 +20,6 @@ from typing import Any
 import yaml
 
 from mdfnet.errors import InputError
-from mdfnet.schema import CLINICAL_FEATURES
 
 
 @dataclass
@@ -32,7 +31,7 @@ class ModelConfig:
     image_size: int = 512                 # images are resized straight to this square (aspect not kept)
     fusion: str = "sum"                   # 3D fusion operator (mdfnet.model.FUSIONS)
     spatialiser: str = "paper"            # paper (9 up-blocks -> 3xSxS + 2nd backbone) | lite
-    clinical_features: tuple[str, ...] = CLINICAL_FEATURES  # any subset (feature ablation)
+    clinical_features: tuple[str, ...] | None = None  # None = all of the cohort's; or a subset (feature ablation)
     clinical_dim: int = 64                # width of the clinical vector fed to both fusions
     missing_indicators: bool = False      # paper: no; ours: a 0/1 indicator per numeric feature
     mask_head: bool = False               # the paper's best MDF-Net had the mask head off

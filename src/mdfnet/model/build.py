@@ -20,6 +20,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from mdfnet.config import ModelConfig, preset as config_preset
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model.backbones import build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
 from mdfnet.model.detector import MDFNet
@@ -28,7 +29,6 @@ from mdfnet.model.heads import FusedRoIPool
 from mdfnet.model.loss import LOSS_TERMS, LOSS_WEIGHTINGS
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
-from mdfnet.schema import NUM_CLASSES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,25 +50,30 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
-def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> MDFNet:
+def build_model(variant: str = "mdf", preset: str = "paper", schema: CohortSchema | None = None,
+                **overrides) -> MDFNet:
     """Build a detector of the MDF-Net family.
 
     Args:
         variant: ``baseline``, ``msf1d``, ``msf3d`` or ``mdf`` (:data:`VARIANTS`).
         preset: ``paper`` (the authors' configuration) or ``fast``; see :mod:`mdfnet.config`.
+        schema: the cohort's classes and clinical features (default: MIMIC's five classes and ten features).
         overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``.
     """
     cfg = config_preset(preset).model
     unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}
     if unknown:
         raise InputError(f"unknown model setting(s) {sorted(unknown)}")
-    return build_from_config(dataclasses.replace(cfg, variant=variant, **overrides))
+    return build_from_config(dataclasses.replace(cfg, variant=variant, **overrides), schema)
 
 
-def build_from_config(cfg: ModelConfig) -> MDFNet:
-    """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
-    (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random."""
+def build_from_config(cfg: ModelConfig, schema: CohortSchema | None = None) -> MDFNet:
+    """Build the detector that ``cfg`` describes for ``schema``'s classes and features (default: MIMIC's),
+    its backbone(s) from ``cfg.pretrained_backbone`` (see :mod:`mdfnet.model.weights`; the paper's clinical
+    branch starts from the same file), the rest random."""
     _check(cfg)
+    schema = schema or MIMIC_SCHEMA
+    num_classes = schema.num_classes
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
@@ -102,9 +107,9 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
     if cfg.mask_head:
         mask_parts = dict(mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
                           mask_head=MaskRCNNHeads(C, (256, 256, 256, 256), 1),
-                          mask_predictor=MaskRCNNPredictor(256, 256, NUM_CLASSES))
+                          mask_predictor=MaskRCNNPredictor(256, 256, num_classes))
     roi_heads = RoIHeads(
-        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, NUM_CLASSES),
+        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, num_classes),
         fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
         bbox_reg_weights=None, score_thresh=cfg.box_score_thresh, nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.detections_per_img, **mask_parts,
@@ -114,14 +119,14 @@ def build_from_config(cfg: ModelConfig) -> MDFNet:
     terms = LOSS_TERMS if cfg.mask_head else LOSS_TERMS[:-1]
     encoder = branch = fusion = None
     if variant.fuse_1d or variant.fuse_3d:
-        encoder = ClinicalEncoder(tuple(cfg.clinical_features), D, cfg.missing_indicators)
+        encoder = ClinicalEncoder(schema.select(cfg.clinical_features), D, cfg.missing_indicators, schema)
     if variant.fuse_3d:
         fusion = FUSIONS[cfg.fusion](C, D)
         if fusion.uses_clinical_map:
             branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
     return MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
                   clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
-                  fuse_1d=variant.fuse_1d, variant=cfg.variant)
+                  fuse_1d=variant.fuse_1d, variant=cfg.variant, schema=schema)
 
 
 def _check(cfg: ModelConfig) -> None:

@@ -3,7 +3,7 @@
 Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector width)::
 
     images [N, 3, H, W] --transform--> [N, 3, S, S] --backbone--> {level: [N, C, h, w]} --+
-    clinical [N, 10] --encoder--> vector [N, D] --spatialiser--> {level: [N, C, h, w]} --+-- 3D fusion
+    clinical [N, F] --encoder--> vector [N, D] --spatialiser--> {level: [N, C, h, w]} --+-- 3D fusion
                                         |                                                    |
                                         |                          RPN <---- fused maps -----+
                                         +--- 1D fusion: appended to every RoI's pooled features
@@ -11,8 +11,9 @@ Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector wid
 
 The variant decides which fusions exist: ``baseline`` none, ``msf3d`` 3D only, ``msf1d`` 1D only,
 ``mdf`` both. Train mode returns the loss terms plus their combination under ``"loss"``; eval mode
-returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels": [K] in 1..5,
+returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels": [K] in 1..C,
 "scores": [K]}`` (and ``"masks": [K, 1, H, W]`` with the mask head). Inference never takes targets.
+``F`` and the ``C`` classes come from the cohort's schema (``model.schema``; MIMIC: F = 10, C = 5).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import nn
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from mdfnet.model.heads import CLINICAL_KEY
-from mdfnet.schema import CLINICAL_FEATURES
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 
 
 class MDFNet(GeneralizedRCNN):
@@ -33,8 +34,9 @@ class MDFNet(GeneralizedRCNN):
     def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: nn.Module, transform: nn.Module,
                  loss_weighting: nn.Module, clinical_encoder: nn.Module | None = None,
                  clinical_branch: nn.Module | None = None, fusion: nn.Module | None = None,
-                 fuse_1d: bool = False, variant: str = "mdf") -> None:
+                 fuse_1d: bool = False, variant: str = "mdf", schema: CohortSchema | None = None) -> None:
         super().__init__(backbone, rpn, roi_heads, transform)
+        self.schema = schema or MIMIC_SCHEMA  # classes and clinical columns; saved in every checkpoint
         self.clinical_encoder = clinical_encoder
         self.clinical_branch = clinical_branch
         self.fusion = fusion
@@ -75,12 +77,12 @@ class MDFNet(GeneralizedRCNN):
     def _check_clinical(self, images: list[torch.Tensor], clinical: torch.Tensor | None) -> torch.Tensor | None:
         if not self.uses_clinical:
             return None
-        width = len(CLINICAL_FEATURES)
+        width = self.schema.width
         if clinical is None:
             raise ValueError(f"variant {self.variant!r} fuses clinical data: pass clinical=[N, {width}]")
         if clinical.dim() != 2 or clinical.shape[0] != len(images) or clinical.shape[1] != width:
             raise ValueError(f"clinical batch has shape {list(clinical.shape)}; expected [{len(images)}, {width}] "
-                             f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
+                             f"(one row per image, columns {self.schema.names}, NaN = missing)")
         return clinical.to(images[0].device, torch.float32)
 
 
