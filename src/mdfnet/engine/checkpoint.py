@@ -1,7 +1,8 @@
 """Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``.
 
-A checkpoint holds everything prediction needs (the resolved config, the class names, the model's
-state dict, which includes the clinical scaler fitted on train) and, for ``last.pt``, what resuming
+A checkpoint holds everything prediction needs (the resolved config, the class names, the cohort's
+schema of classes and clinical features, the model's state dict, which includes the clinical scaler
+fitted on train) and, for ``last.pt``, what resuming
 needs (optimizer, scheduler, epoch, best validation score, epoch history).
 """
 
@@ -17,14 +18,16 @@ import torch
 
 from mdfnet.config import Config, config_from_dict
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model import MDFNet, build_from_config
-from mdfnet.schema import CLASSES
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, **extra: Any) -> None:
     """Write ``path`` atomically: a crash mid-write never leaves a truncated checkpoint behind."""
     path = Path(path)
-    payload = {"config": cfg.to_dict(), "classes": list(CLASSES), "model": model.state_dict(), **extra}
+    schema = getattr(model, "schema", MIMIC_SCHEMA)
+    payload = {"config": cfg.to_dict(), "classes": list(schema.classes), "schema": schema.to_dict(),
+               "model": model.state_dict(), **extra}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -52,8 +55,10 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     state = load_checkpoint(path, map_location)
     cfg = config_from_dict(state["config"])
     cfg.model.pretrained_backbone = None  # the weights come from the checkpoint
+    # checkpoints written before schemas existed are MIMIC's
+    schema = CohortSchema.from_dict(state["schema"], f"{path}: schema") if "schema" in state else MIMIC_SCHEMA
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model)
+        model = build_from_config(cfg.model, schema)
     model.load_state_dict(state["model"])
     return model.to(map_location).eval(), cfg

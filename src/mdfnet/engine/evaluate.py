@@ -44,7 +44,8 @@ def predict_detections(model: torch.nn.Module, dataset: CohortDataset, device: t
 
 def ground_truth(dataset: CohortDataset, boxes: pd.DataFrame) -> dict:
     """COCO ground truth of the dataset's readings, from ``boxes.csv`` (original pixels)."""
-    return coco_ground_truth(dataset.frame, boxes[boxes["reading_id"].isin(dataset.frame["reading_id"])])
+    return coco_ground_truth(dataset.frame, boxes[boxes["reading_id"].isin(dataset.frame["reading_id"])],
+                             dataset.schema.classes)
 
 
 def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.DataFrame,
@@ -61,7 +62,8 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
     """
-    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
+    # coded as the model was trained (its checkpoint's schema), whatever cohort it is evaluated on
+    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size, schema=model.schema)
     if len(dataset) == 0:
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
     gt = ground_truth(dataset, boxes)

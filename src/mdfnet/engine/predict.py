@@ -8,7 +8,8 @@
 
 Boxes are in the original image's pixels: COCO ``bbox`` (xywh) and ``box`` (xyxy). Features left out are missing (NaN) and reported in
 ``result["missing"]``; the model's encoder handles them as in training (train mean, plus an explicit
-indicator in the presets that have one).
+indicator in the presets that have one). Feature names and classes are the checkpoint's schema
+(:mod:`mdfnet.feature_schema`): MIMIC's above, or those of a cohort prepared with ``--coco``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ from mdfnet.data.images import is_dicom, load_resized
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.schema import CLASSES, CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
+from mdfnet.schema import CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES
 
 
-def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
-    """``{"age": 71, "gender": "M", ...}`` -> (float32 ``[10]`` with NaN for missing, missing names)."""
+def clinical_row(values: Mapping[str, object], source: str = "clinical values",
+                 schema: CohortSchema | None = None) -> tuple[torch.Tensor, list[str]]:
+    """``{"age": 71, "gender": "M", ...}`` -> (float32 ``[10]`` with NaN for missing, missing names).
+
+    With another ``schema`` than MIMIC's, its features: :meth:`CohortSchema.encode_values`.
+    """
+    if schema is not None and schema != MIMIC_SCHEMA:
+        return schema.encode_values(values, source)
     unknown = sorted(set(values) - set(CLINICAL_FEATURES))
     if unknown:
         raise InputError(f"{source}: unknown feature(s) {unknown}; expected some of {list(CLINICAL_FEATURES)}")
@@ -78,7 +86,7 @@ class Predictor:
     @torch.no_grad()
     def predict(self, image_path: str | Path, clinical: Mapping[str, object] | None = None) -> dict:
         image = load_resized(image_path, self.size)
-        row, missing = clinical_row(clinical or {}, source=str(image_path))
+        row, missing = clinical_row(clinical or {}, source=str(image_path), schema=self.model.schema)
         width, height = original_size(image_path)
         tensor = torch.from_numpy(image)[None].expand(3, -1, -1).to(self.device)
         output = self.model([tensor], row[None].to(self.device))[0]
@@ -86,7 +94,7 @@ class Predictor:
         detections = []
         for box, label, score in zip(output["boxes"].cpu() * scale, output["labels"], output["scores"]):
             x1, y1, x2, y2 = (round(v, 1) for v in box.tolist())
-            detections.append({"category_id": int(label), "label": CLASSES[int(label) - 1],
+            detections.append({"category_id": int(label), "label": self.model.schema.classes[int(label) - 1],
                                "score": round(float(score), 4), "bbox": [x1, y1, round(x2 - x1, 1),
                                round(y2 - y1, 1)], "box": [x1, y1, x2, y2]})
         uses_clinical = self.model.uses_clinical

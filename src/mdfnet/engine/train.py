@@ -18,6 +18,7 @@ with the same weights as an uninterrupted one on CPU.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -32,8 +33,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mdfnet.config import Config, config_from_dict, save_config
-from mdfnet.data.cohort import load_cohort
-from mdfnet.data.dataset import CohortDataset, clinical_tensor, collate
+from mdfnet.data.cohort import load_cohort, load_schema
+from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import load_checkpoint, save_checkpoint
 from mdfnet.engine.evaluate import evaluate_model
 from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
@@ -67,18 +68,21 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     seed_everything(cfg.train.seed)
 
     frame, boxes = load_cohort(cfg.data.cohort)
+    schema = load_schema(cfg.data.cohort)  # classes and clinical columns: saved in every checkpoint
+    cfg = with_features(cfg, schema)
     S = cfg.model.image_size
-    train_set = CohortDataset((frame, boxes), "train", S, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg))
-    val_set = CohortDataset((frame, boxes), "val", S)
+    train_set = CohortDataset((frame, boxes), "train", S, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg),
+                              schema=schema)
+    val_set = CohortDataset((frame, boxes), "val", S, schema=schema)
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
 
     with warnings.catch_warnings():
         if resume:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model)
+        model = build_from_config(cfg.model, schema)
     if model.clinical_encoder is not None:  # scaler fitted on the train split only
-        model.clinical_encoder.set_statistics(*fit_statistics(clinical_tensor(train_set.frame)))
+        model.clinical_encoder.set_statistics(*fit_statistics(train_set.clinical, len(schema.numeric)))
     model.to(device)
     optimizer = _optimizer(cfg, model)
     sampler = DistributedSampler(train_set, world, rank, seed=cfg.train.seed) if world > 1 else None
@@ -195,6 +199,12 @@ def _scheduler(cfg: Config, optimizer, total_iters: int) -> torch.optim.lr_sched
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def with_features(cfg: Config, schema) -> Config:
+    """``cfg`` with ``model.clinical_features`` spelled out (None = all of the schema's), checked against it."""
+    features = schema.select(cfg.model.clinical_features)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, clinical_features=features))
 
 
 def _masks(cfg: Config) -> str | None:

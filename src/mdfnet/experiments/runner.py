@@ -36,18 +36,17 @@ import torch
 
 from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
-from mdfnet.data.cohort import load_cohort
+from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from mdfnet.engine.evaluate import evaluate_split
 from mdfnet.engine.runtime import pick_device
-from mdfnet.engine.train import TrainingDiverged, train
+from mdfnet.engine.train import TrainingDiverged, train, with_features
 from mdfnet.errors import InputError
 from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
 from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
 from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
 from mdfnet.model.weights import check_weights_available
-from mdfnet.schema import CLASSES
 
 SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
 QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
@@ -83,7 +82,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
         log(f"wrote {Path(out) / 'correlation.csv'}, .md and .png")
         return matrix
     study = get_study(name)
-    specs = study_specs(name, backbones)
+    specs = study_specs(name, backbones, load_schema(cohort))
     if only:
         unknown = sorted(set(only) - {spec.slug for spec in specs})
         if unknown:
@@ -139,7 +138,7 @@ def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] |
     if not Path(cohort, "cohort.csv").is_file():
         raise InputError(f"{Path(cohort) / 'cohort.csv'}: not found (is {cohort} a folder written by `mdfnet prepare`?)")
     cfg = apply_overrides(config_preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
-    return apply_overrides(cfg, user)
+    return with_features(apply_overrides(cfg, user), load_schema(cohort))  # as train() spells them out
 
 
 def run_config(base: Config, spec: RunSpec, seed: int) -> Config:
@@ -229,8 +228,8 @@ def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[
     for key, value in test.items():
         if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row:
             row[key] = _number(value)
-    for name in CLASSES:
-        for kind, n in test.get("counts", {}).get(name, {}).items():
+    for name, counts in test.get("counts", {}).items():  # the cohort's classes, in class order
+        for kind, n in counts.items():
             row[f"{kind}_{name.replace(' ', '_')}"] = n
     return row
 

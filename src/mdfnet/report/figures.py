@@ -9,7 +9,6 @@ import pandas as pd
 from PIL import Image
 
 from mdfnet.report.plots import draw_overlay, plot_pr_curves, plot_threshold_curves
-from mdfnet.schema import CLASSES
 
 OVERLAY_MAX_SIDE = 768  # overlays are for looking at, not measuring: keep the PNGs small
 
@@ -27,7 +26,7 @@ def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: 
     for row in with_gt.itertuples(index=False):
         gt_rows = boxes[boxes["reading_id"] == row.reading_id]
         gt = [(r.label, (r.xmin, r.ymin, r.xmax, r.ymax)) for r in gt_rows.itertuples(index=False)]
-        pred = [(CLASSES[d["category_id"] - 1], d["score"], _xyxy(d["bbox"]))
+        pred = [(dataset.schema.classes[d["category_id"] - 1], d["score"], _xyxy(d["bbox"]))
                 for d in detections if d["image_id"] == row.image_id and d["score"] >= score_threshold]
         paths.append(overlay_png(row.image_path, gt, pred, out / f"overlay_{row.reading_id}.png"))
     return paths
