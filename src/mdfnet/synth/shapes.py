@@ -10,9 +10,9 @@
 
 The generative model. Each frame shows 0-3 objects on a smooth, noisy background:
 
-* ``hot spot`` and ``cold spot``: the same bright disc (radius 6-12 % of the side). Which one it is depends
+* ``hot spot`` and ``cold spot``: the same bright disc (radius 8-14 % of the side). Which one it is depends
   only on the scene's true temperature: hot above 50 degrees. All discs of a frame share it.
-* ``crack``: a thin bright bar, told apart by its shape alone.
+* ``crack``: a bright bar (30-45 % of the side long, 7 % thick), told apart by its shape alone.
 
 The CSV row does not hold the true temperature but the camera's reading of it: ``temperature`` = true
 temperature (uniform 20-80) minus the bias of the frame's ``camera_model`` (A: 0, B: +8, C: -8 degrees),
@@ -116,12 +116,12 @@ def draw_frame(rng: np.random.Generator, size: int) -> Frame:
     ys, xs = np.mgrid[0:height, 0:width] + 0.5
     objects = []
     for _ in range(int(rng.choice([0, 1, 1, 2]))):
-        r = size * rng.uniform(0.06, 0.12)
+        r = size * rng.uniform(0.08, 0.14)
         cx, cy = rng.uniform(r + 1, width - r - 1), rng.uniform(r + 1, height - r - 1)  # wholly inside
         image += 0.45 * np.clip(r + 0.5 - np.hypot(xs - cx, ys - cy), 0.0, 1.0)  # a disc, edge anti-aliased
         objects.append((disc_class, [cx - r, cy - r, 2 * r, 2 * r]))
     if rng.random() < 0.4:
-        long, thin = size * rng.uniform(0.3, 0.5), max(2.0, size * 0.04)
+        long, thin = size * rng.uniform(0.3, 0.45), max(2.0, size * 0.07)
         w, h = (long, thin) if rng.random() < 0.5 else (thin, long)
         x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
         image[int(y):int(np.ceil(y + h)), int(x):int(np.ceil(x + w))] += 0.45
