@@ -3,6 +3,7 @@ with the cohort's classes and features all the way (64 px, 1 epoch)."""
 
 import json
 
+import pandas as pd
 import pytest
 
 from mdfnet.cli import main
@@ -74,3 +75,17 @@ def test_features_study_and_correlation_follow_the_schema(trained, tmp_path):
     assert list(matrix.index) == ["temperature", "humidity", "camera_model"]
     # hot spots come with high readings, cold spots with low ones
     assert matrix.loc["temperature", "hot spot"] > 0.3 and matrix.loc["temperature", "cold spot"] < -0.3
+
+
+def test_variants_study_runs_on_the_coco_cohort_and_reuses_its_runs(trained, tmp_path):
+    out, lines = tmp_path / "study", []
+    tiny = ["model.image_size=64", "train.epochs=1", "train.batch_size=8", "train.warmup_iters=2"]
+    only = ["variant-baseline", "variant-mdf"]
+    table = run_study("variants", trained / "cohort", out, overrides=tiny, only=only, log=lines.append)
+    assert list(table["variant"]) == ["baseline", "mdf"]
+    runs = pd.read_csv(out / "variants_runs.csv")
+    assert {f"{k}_{c.replace(' ', '_')}" for k in ("TP", "FP", "FN") for c in CLASSES} <= set(runs.columns)
+    assert (out / "variants_counts.png").is_file()
+    lines.clear()  # the saved configs spell the features out as the study does: every run is reused
+    run_study("variants", trained / "cohort", out, overrides=tiny, only=only, log=lines.append)
+    assert [line.rsplit(": ", 1)[1] for line in lines if line.startswith("[")] == ["reused"] * 2
