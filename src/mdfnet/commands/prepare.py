@@ -100,7 +100,7 @@ def run_coco(args: argparse.Namespace) -> int:
     print(f"kept {report['readings']['kept']} of {report['readings']['read']} COCO images "
           f"(joined on {report['sources']['joined_on']})")
     print(f"excluded: {excluded or 'none'}")
-    print(f"tabular rows: {tabular['rows']} ({tabular['duplicate_rows']} exact duplicates dropped, "
+    print(f"tabular rows: {tabular['rows']} ({tabular['duplicate_rows']} dropped as exact repeats, "
           f"{tabular['rows_without_image']} without an image)")
     print(f"boxes: kept {report['cohort']['boxes']} of {labels['boxes_read']} (clipped {labels['boxes_clipped']}; "
           f"dropped: {dropped or 'none'})")
