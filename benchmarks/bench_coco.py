@@ -12,8 +12,8 @@ Every run is reused on a rerun, so an interrupted benchmark resumes.
 
 Cost: at 64 px the stride-32 map of the paper's backbone is 2 x 2 cells, too coarse for 10-18 px objects, so
 the default runs use FPN (strides 4-32) with anchors of 8-128 px. On the reference machine (2 CPU cores,
-shared with other jobs) one FPN epoch over 280 frames took 60 to 600 s: the default six runs of 30 epochs are hours of CPU, and
-were not run there. On a GPU they take minutes (``train.device=cuda`` is picked automatically).
+shared with other jobs) one FPN epoch over 280 frames took 60 to 600 s: the default six runs of 30 epochs
+are hours of CPU, and were not run there. On a GPU they take minutes (``train.device=cuda`` is picked automatically).
 """
 
 from __future__ import annotations

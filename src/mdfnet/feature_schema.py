@@ -143,7 +143,8 @@ class CohortSchema:
             out[:, i] = codes.to_numpy(dtype=np.float32)
         return out
 
-    def encode_values(self, values: Mapping[str, object], source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
+    def encode_values(self, values: Mapping[str, object],
+                      source: str = "clinical values") -> tuple[torch.Tensor, list[str]]:
         """``{"temperature": 21.5, "camera": "A"}`` -> (float32 ``[F]``, names of the missing features).
 
         Raises InputError naming ``source`` for an unknown feature or a numeric value that is not a number.
@@ -172,10 +173,11 @@ class CohortSchema:
     @classmethod
     def from_dict(cls, data: Any, source: str = "schema") -> CohortSchema:
         """Rebuild a schema from :meth:`to_dict` output; InputError names ``source`` and the bad field."""
-        if not isinstance(data, dict) or not isinstance(data.get("classes"), list) or not isinstance(data.get("features"), list):
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("classes", "features")):
             raise InputError(f"{source}: expected an object with lists 'classes' and 'features'")
         if data.get("format", FORMAT_VERSION) != FORMAT_VERSION:
-            raise InputError(f"{source}: schema format {data.get('format')!r}; this mdfnet reads format {FORMAT_VERSION}")
+            raise InputError(f"{source}: schema format {data.get('format')!r}; "
+                             f"this mdfnet reads format {FORMAT_VERSION}")
         features = []
         for i, item in enumerate(data["features"]):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -222,8 +224,8 @@ def _check(schema: CohortSchema) -> None:
     where = "schema"
     if not schema.classes or any(not isinstance(c, str) or not c.strip() for c in schema.classes):
         raise InputError(f"{where}: classes must be a non-empty list of names, got {list(schema.classes)}")
-    for name, what in ((schema.classes, "class"), (tuple(count_column(c) for c in schema.classes), "class count column")):
-        repeated = sorted({n for n in name if name.count(n) > 1})
+    for names, what in ((schema.classes, "class"), (schema.count_columns, "class count column")):
+        repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise InputError(f"{where}: {what} {repeated[0]!r} appears twice (class names must differ in "
                              "letters or digits)")

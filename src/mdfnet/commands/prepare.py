@@ -37,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     coco.add_argument("--id-column", default="image_id", help="the CSV column naming the image: COCO image id or "
                                                               "file_name (default image_id)")
     coco.add_argument("--join-on", choices=("auto", "id", "file_name"), default="auto",
-                      help="match the id column to COCO's image id or file_name (auto: id when every value is an integer)")
-    coco.add_argument("--group-column", default=None, help="CSV column grouping images for the split (e.g. patient_id); "
-                                                           "default: each image its own group")
+                      help="match the id column to COCO's image id or file_name "
+                           "(auto: id when every value is an integer)")
+    coco.add_argument("--group-column", default=None,
+                      help="CSV column grouping images for the split (e.g. patient_id); default: each image alone")
     coco.add_argument("--numeric", nargs="+", default=[], metavar="COLUMN", help="columns to treat as numbers")
     coco.add_argument("--categorical", nargs="+", default=[], metavar="COLUMN", help="columns to treat as categories")
     coco.add_argument("--drop", nargs="+", default=[], metavar="COLUMN", help="CSV columns that are not features")
@@ -88,7 +89,8 @@ def run_coco(args: argparse.Namespace) -> int:
     mimic = [flag for flag in ("root", "mimic_cxr_jpg", "mimic_iv", "mimic_iv_ed", "reflacx", "mimic_eye")
              if getattr(args, flag)]
     if mimic or args.split == "official":
-        raise InputError(f"--coco cannot be combined with {'--' + mimic[0].replace('_', '-') if mimic else '--split official'}")
+        other = "--" + mimic[0].replace("_", "-") if mimic else "--split official"
+        raise InputError(f"--coco cannot be combined with {other}")
     report = prepare_coco(args.out, args.coco, args.images, args.tabular, id_column=args.id_column,
                           group_column=args.group_column, join_on=args.join_on, numeric=tuple(args.numeric),
                           categorical=tuple(args.categorical), drop=tuple(args.drop),

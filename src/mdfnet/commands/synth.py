@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "planted quirk counts. Then: mdfnet prepare --root OUT. With --layout mimic-eye the same "
                     "data are repackaged as the MIMIC-Eye 1.0.0 builder does, into OUT/mimic-eye/; then: "
                     "mdfnet prepare --mimic-eye OUT. With --layout coco: thermal-camera frames whose classes depend "
-                    "on the CSV's values, as OUT/annotations.json, OUT/images/, OUT/features.csv; then: mdfnet prepare "
-                    "--coco OUT/annotations.json --images OUT/images --tabular OUT/features.csv --group-column device_id.")
+                    "on the CSV's values, as OUT/annotations.json, OUT/images/, OUT/features.csv; then: mdfnet "
+                    "prepare --coco OUT/annotations.json --images OUT/images --tabular OUT/features.csv "
+                    "--group-column device_id.")
     parser.add_argument("--out", required=True, help="folder to write (created)")
     parser.add_argument("--patients", type=int, default=500, help="patients, one REFLACX-read study each (default 500)")
     parser.add_argument("--image-size", type=int, default=512,

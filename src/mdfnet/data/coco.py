@@ -74,7 +74,9 @@ def prepare_coco(out_dir: str | Path, annotations: str | Path, images: str | Pat
         if name in reserved:
             raise InputError(f"{table.path}: column '{name}' has the name of a cohort column; rename it or pass "
                              f"--drop {name}")
-    joined_on = join_on if join_on != "auto" else ("id" if table.rows.index.str.fullmatch(r"\d+").all() else "file_name")
+    joined_on = join_on
+    if join_on == "auto":
+        joined_on = "id" if table.rows.index.str.fullmatch(r"\d+").all() else "file_name"
     keys = _keys(coco.images, joined_on)
     rows = table.rows.copy()
     if joined_on == "id":
@@ -90,9 +92,10 @@ def prepare_coco(out_dir: str | Path, annotations: str | Path, images: str | Pat
     kept["image_width"], kept["image_height"] = [s[0] for s in sizes[reason == ""]], [s[1] for s in sizes[reason == ""]]
     boxes, labels = collect_boxes(coco, kept, classes)
     cohort = build_cohort(kept, rows.loc[kept["key"]], boxes, classes, features, group_column, images_dir)
-    cohort["split"] = split_by_patient(cohort, split_fractions, seed, tuple(count_column(c) for c in classes)).to_numpy()
+    counts = tuple(count_column(c) for c in classes)
+    cohort["split"] = split_by_patient(cohort, split_fractions, seed, counts).to_numpy()
     check_no_leakage(cohort)
-    labels["readings_without_finding"] = int((cohort[[count_column(c) for c in classes]].sum(axis=1) == 0).sum())
+    labels["readings_without_finding"] = int((cohort[list(counts)].sum(axis=1) == 0).sum())
     schema = fit_schema(cohort, classes, table)
 
     result = {
@@ -106,7 +109,8 @@ def prepare_coco(out_dir: str | Path, annotations: str | Path, images: str | Pat
                     "rows_without_image": int((~rows.index.isin(keys)).sum())},
         "labels": labels,
         "splits": split_summary(cohort),
-        "cohort": {"images": int(len(cohort)), "patients": int(cohort["subject_id"].nunique()), "boxes": int(len(boxes))},
+        "cohort": {"images": int(len(cohort)), "patients": int(cohort["subject_id"].nunique()),
+                   "boxes": int(len(boxes))},
         "cohort_missing": {f: int(cohort[f].isna().sum()) for f in features},
         "schema": {"classes": list(classes), "numeric": list(schema.numeric),
                    "categorical": {f.name: len(f.categories) for f in schema.features if f.kind == "categorical"}},
@@ -136,8 +140,8 @@ def read_coco(path: str | Path) -> CocoFile:
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{path}: categories[{i}], key 'name': expected a non-empty name, got {name!r}")
         if cid in categories or name in categories.values():
-            raise InputError(f"{path}: categories[{i}]: {'id ' + str(cid) if cid in categories else 'name ' + repr(name)} "
-                             "appears twice")
+            what = f"id {cid}" if cid in categories else f"name {name!r}"
+            raise InputError(f"{path}: categories[{i}]: {what} appears twice")
         categories[cid] = name
     if not categories:
         raise InputError(f"{path}: 'categories' is empty; the classes come from it")
@@ -170,8 +174,8 @@ def read_coco(path: str | Path) -> CocoFile:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)):
             raise InputError(f"{where}, key 'bbox': expected [x, y, width, height] (four numbers), got {bbox!r}")
         annotations.append((image_id, category_id, *map(float, bbox), bool(item.get("iscrowd", 0))))
-    return CocoFile(path, frame, pd.DataFrame(annotations, columns=["image_id", "category_id", "x", "y", "w", "h", "iscrowd"]),
-                    tuple(sorted(categories.items())))
+    columns = ["image_id", "category_id", "x", "y", "w", "h", "iscrowd"]
+    return CocoFile(path, frame, pd.DataFrame(annotations, columns=columns), tuple(sorted(categories.items())))
 
 
 def exclusion_reasons(images: pd.DataFrame, keys: np.ndarray, rows: set[str],
@@ -291,7 +295,8 @@ def summary_markdown(report: dict) -> str:
     schema = report["schema"]
     lines += ["", "## Features and missing values", "", "| feature | kind | missing |", "|---|---|---|"]
     for name, n in report["cohort_missing"].items():
-        kind = "numeric" if name in schema["numeric"] else f"categorical ({schema['categorical'][name]} values in train)"
+        kind = ("numeric" if name in schema["numeric"]
+                else f"categorical ({schema['categorical'][name]} values in train)")
         lines.append(f"| {name} | {kind} | {n} |")
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,8 @@ Each item is ``(image, clinical, target)``:
 * ``clinical``: float32 ``[F]``, one column per feature of the cohort's schema, raw-clean, NaN = missing
   (:mod:`mdfnet.feature_schema`; MIMIC: ``[10]`` in :data:`mdfnet.schema.CLINICAL_FEATURES` order, gender
   0 = F / 1 = M). Scaling happens inside the model, fitted on train only.
-* ``target``: ``boxes`` float32 ``[K, 4]`` xyxy in resized pixels, ``labels`` int64 ``[K]`` in 1..C (the schema's classes),
+* ``target``: ``boxes`` float32 ``[K, 4]`` xyxy in resized pixels, ``labels`` int64 ``[K]`` in 1..C (the
+  schema's classes),
   ``image_id`` int64 scalar, and ``masks`` uint8 ``[K, S, S]`` when ``masks`` is "box" or "ellipse".
 
 Augmentation (``train=True`` only): horizontal flip with probability ``hflip_p``, applied to the image and

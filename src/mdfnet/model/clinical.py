@@ -119,7 +119,8 @@ def _embed(codes: torch.Tensor, feature: Feature, embedding: nn.Embedding) -> to
     return torch.where(missing[:, None], embedding.weight.mean(0, keepdim=True), embedded)
 
 
-def fit_statistics(clinical: torch.Tensor, num_numeric: int = len(NUMERIC_FEATURES)) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_statistics(clinical: torch.Tensor,
+                   num_numeric: int = len(NUMERIC_FEATURES)) -> tuple[torch.Tensor, torch.Tensor]:
     """NaN-aware mean and std of the ``num_numeric`` leading (numeric) columns of a train split ``[N, F]``.
 
     MIMIC: ``[N, 10]`` -> ``[9], [9]``. A feature missing in every row gets mean 0 and std 1 (it then
