@@ -4,11 +4,14 @@ Data: bench_evaluate.py's synthetic case (10,000 images, 1-3 lesions and 10 dete
 assigned to patients of 1-3 consecutive images. The goals (issue 13): 1,000 patient-level resamples with
 intervals for AP and AR at one threshold in at most 3x the time of the point evaluation; FROC under 0.5 s.
 The point evaluation is ``evaluate_detections`` at the same single threshold without the TP/FP/FN counts
-(what the bootstrap computes); the default call with counts is timed too. Each line is the best of
-``--repeats`` rounds, the lines taking turns within a round.
+(what the bootstrap computes); the default call with counts is timed too, and so is
+``evaluate_with_statistics`` (what ``mdfnet evaluate`` and ``mdfnet score`` run: point values, counts,
+intervals and FROC from one matching), whose FROC is ``froc_metrics`` on outcomes it has already
+matched. Each line is the best of ``--repeats`` rounds, the lines taking turns within a round.
 
     .venv/bin/python benchmarks/bench_bootstrap.py
     .venv/bin/python benchmarks/bench_bootstrap.py --images 1000 --resamples 200 --repeats 1
+    .venv/bin/python benchmarks/bench_bootstrap.py --images 155 --all-thresholds   # evaluate on a test split
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from mdfnet.metrics import evaluate_detections
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 from mdfnet.metrics.froc import froc, froc_metrics
 from mdfnet.metrics.outcomes import Matching
+from mdfnet.metrics.statistics import evaluate_with_statistics
 
 
 def patients(n_images: int, seed: int = 0) -> dict[int, int]:
@@ -38,6 +42,8 @@ def main() -> None:
     parser.add_argument("--dets", type=int, default=10, help="detections per image")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5, help="rounds; each line reports its best")
+    parser.add_argument("--all-thresholds", action="store_true",
+                        help="evaluate_with_statistics at its 19 default thresholds (what evaluate runs), not 0.5")
     args = parser.parse_args()
 
     gt, dets = synthetic_case(args.images, args.dets)
@@ -52,8 +58,13 @@ def main() -> None:
         "bootstrap": lambda: bootstrap_metrics(gt, dets, groups, n_resamples=args.resamples),
         "froc": lambda: froc(gt, dets),
         "froc matched": lambda: froc_metrics(outcomes),
+        "statistics": lambda: evaluate_with_statistics(gt, dets, groups, n_resamples=args.resamples,
+                                                       thresholds=None if args.all_thresholds else [0.5]),
     })
-    (point_s, point), (counts_s, _), (boot_s, boot), (froc_s, curves), (froc_matched_s, _) = timed.values()
+    (point_s, point), (counts_s, _), (boot_s, boot), (froc_s, curves), (froc_matched_s, _), (stats_s, stats) = \
+        timed.values()
+    if stats["AP_IoBB_0.50_ci95"] != boot["AP_IoBB_0.50_ci95"] or stats["mFROC_IoBB_0.50"] != curves["mFROC_IoBB_0.50"]:
+        raise SystemExit("evaluate_with_statistics differs from bootstrap_metrics / froc: no timing")
 
     for key in ("AP_IoBB_0.50", "AR_IoBB_0.50"):
         if abs(boot[key] - point[key]) > 1e-12:
@@ -68,6 +79,8 @@ def main() -> None:
         (f"bootstrap_metrics: {args.resamples} patient resamples, AP/AR intervals", boot_s),
         ("froc: matching + FROC (7 rates, per class and pooled, curves)", froc_s),
         ("froc_metrics on outcomes already matched", froc_matched_s),
+        (f"evaluate_with_statistics{' (19 thresholds)' if args.all_thresholds else ''}: counts, intervals, FROC",
+         stats_s),
     ):
         print(f"{name:66s} {seconds:8.3f} {seconds / point_s:7.2f}x")
 

@@ -1,6 +1,7 @@
 """Running studies on the tiny cohort: tables, figures, reuse of finished runs and resume of cut ones."""
 
 import importlib
+import json
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.errors import InputError
 from mdfnet.experiments import run_study, study_specs
 from mdfnet.experiments import runner
+from mdfnet.experiments.tables import comparison_columns
 
 TINY = ["model.image_size=64", "train.epochs=1", "train.batch_size=8", "train.warmup_iters=2"]
 
@@ -33,7 +35,9 @@ def test_variants_study_writes_tables_and_figures_then_reuses_every_run(tiny_coh
     assert progress[7] == "[8/8] variants variant=mdf seed=1: training"
     assert list(table.columns) == ["model", "variant", "AP_IoBB_0.50 mean", "AP_IoBB_0.50 sd", "AR_IoBB_0.50 mean",
                                    "AR_IoBB_0.50 sd", "n_seeds", "train_AP_IoBB_0.50 mean", "train_AP_IoBB_0.50 sd",
-                                   "val_AP_IoBB_0.50 mean", "val_AP_IoBB_0.50 sd"]
+                                   "val_AP_IoBB_0.50 mean", "val_AP_IoBB_0.50 sd",
+                                   *comparison_columns("AP_IoBB_0.50"), *comparison_columns("AR_IoBB_0.50")]
+    assert table["AP_IoBB_0.50_diff"].isna().tolist() == [True, False, False, False]  # baseline: the reference
     assert list(table["variant"]) == ["baseline", "msf1d", "msf3d", "mdf"] and set(table["n_seeds"]) == {2}
     runs = pd.read_csv(out / "variants_runs.csv")
     assert len(runs) == 8 and list(runs["seed"]) == [0, 1] * 4
@@ -46,7 +50,11 @@ def test_variants_study_writes_tables_and_figures_then_reuses_every_run(tiny_coh
     assert mdf.iloc[1]["AR_IoBB_0.50"] == pytest.approx(saved["AR_IoBB_0.50"])
     assert mdf.iloc[1]["FN_Consolidation"] == saved["counts"]["Consolidation"]["FN"]
     assert len(pd.read_csv(out / "variants.csv")) == 4
-    assert (out / "variants.md").read_text().count("\n| ") == 5  # header + 4 rows
+    markdown = (out / "variants.md").read_text()
+    assert markdown.count("\n| ") == 5  # header + 4 rows
+    assert "| AP_IoBB_0.50 vs Mask R-CNN (image only) baseline |" in markdown
+    assert markdown.endswith("Largest subgroup gap in test AP_IoBB_0.50: none to show (mean over seeds; subgroups "
+                             "of at least 10 test readings: no attribute has two).\n")  # 2 test readings
     sizes = {name: Image.open(out / f"{name}.png").size for name in
              ("variants", "variants_counts", "variants_thresholds", "variants_generalisation")}
     assert sizes == {"variants": (900, 450), "variants_counts": (1200, 420), "variants_thresholds": (1000, 400),
@@ -61,6 +69,13 @@ def test_variants_study_writes_tables_and_figures_then_reuses_every_run(tiny_coh
     again = run_study("variants", tiny_cohort, out, seeds=(0, 1), overrides=TINY, log=lines.append)
     assert [line.rsplit(": ", 1)[1] for line in lines if line.startswith("[")] == ["reused"] * 8
     pd.testing.assert_frame_equal(again, table)
+    # an evaluation written before intervals and subgroups existed is redone from the same checkpoint
+    spec = study_specs("variants")[3]
+    metrics_path = out / "runs" / spec.slug / "seed_1" / "eval_test_best" / "metrics.json"
+    older = {k: v for k, v in runner.read_metrics(metrics_path).items() if k != "subgroups"}
+    metrics_path.write_text(json.dumps(older))
+    cfg = runner.run_config(runner.base_config(tiny_cohort, "fast", TINY, [spec]), spec, 1)
+    assert runner.run_status(cfg, out / "runs" / spec.slug / "seed_1", ("train", "val", "test")) == "evaluating"
 
 
 def _cut_after_first_epoch(monkeypatch, cfg, run_dir):

@@ -63,3 +63,18 @@ def test_overrides_may_not_set_what_the_study_varies(tiny_cohort):
     assert (cfg.model.fusion, cfg.train.epochs, cfg.model.spatialiser) == ("film", 1, "lite")
     with pytest.raises(InputError, match="cohort.csv: not found"):
         base_config(tiny_cohort / "missing", "fast", [], study_specs("variants"))
+
+
+def test_every_study_names_a_reference_row_among_its_specs():
+    from mdfnet.experiments.studies import STUDIES, reference_spec
+
+    references = {name: reference_spec(study, study_specs(name)).labels for name, study in STUDIES.items()}
+    assert references["variants"] == {"model": "Mask R-CNN (image only)", "variant": "baseline"}
+    assert references["fusion"]["fusion"] == "sum" and references["features"]["features"] == "all"
+    assert references["backbones"] == {"backbone": "mobilenet_v3_small", "model": "Mask R-CNN (image only)",
+                                       "variant": "baseline"}
+    for name, study in STUDIES.items():
+        assert study.reference in {spec.slug for spec in study_specs(name)}
+    # a subset without the reference compares with its first row
+    assert reference_spec(STUDIES["backbones"], study_specs("backbones", ["resnet18"])).slug == \
+        "backbone-resnet18_variant-baseline"

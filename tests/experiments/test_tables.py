@@ -44,3 +44,16 @@ def test_markdown_shows_mean_plus_minus_sd_and_a_lone_mean_for_one_seed(tmp_path
     paths = write_tables(RUNS, table, tmp_path, "variants", "T")
     assert [p.name for p in paths.values()] == ["variants_runs.csv", "variants.csv", "variants.md"]
     assert len(pd.read_csv(paths["runs"])) == 4 and len(pd.read_csv(paths["csv"])) == 2
+
+
+def test_subgroup_gap_line_needs_two_subgroups_of_one_attribute():
+    from mdfnet.experiments.tables import subgroup_gap_line
+
+    runs = RUNS.assign(**{"AP_IoBB_0.50@age=<45": [0.5, 0.7, 0.2, 0.6], "AP_IoBB_0.50@gender=F": [0.1] * 4})
+    assert subgroup_gap_line(runs, ["variant"]) == (
+        "Largest subgroup gap in test AP_IoBB_0.50: none to show (mean over seeds; subgroups of at least 10 test "
+        "readings: no attribute has two).")
+    runs["AP_IoBB_0.50@age=80+"] = [0.3, 0.3, 0.4, 0.3]  # a: <45 0.6 vs 80+ 0.3; b: 0.2 vs 0.4
+    assert subgroup_gap_line(runs, ["variant"]) == (
+        "Largest subgroup gap in test AP_IoBB_0.50 (mean over seeds; subgroups of at least 10 test readings): "
+        "variant=a, age <45 0.600 vs 80+ 0.300, a gap of 0.300.")

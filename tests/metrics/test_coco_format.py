@@ -83,3 +83,17 @@ def test_checks_name_the_offending_record():
         check_detections([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 1.0}], gt)
     with pytest.raises(InputError, match="expected a list of COCO detections, got dict"):
         check_detections({"image_id": 1}, gt)
+
+
+def test_patients_come_from_subject_id_and_are_read_back():
+    from mdfnet.metrics.coco import patient_groups
+
+    cohort, boxes = cohort_and_boxes()
+    assert patient_groups(coco_ground_truth(cohort, boxes)) is None  # no subject_id: images are resampled
+    gt = coco_ground_truth(cohort.assign(subject_id=[101, 101, 102]), boxes)
+    assert [image["patient_id"] for image in gt["images"]] == [101, 101, 102]
+    assert patient_groups(gt) == {1: 101, 2: 101, 3: 102}
+    gt["images"][1]["patient_id"] = [101]
+    with pytest.raises(InputError, match=r"^ground truth: image 2: patient_id must be an integer or a string, "
+                                         r"got \[101\]$"):
+        patient_groups(gt)

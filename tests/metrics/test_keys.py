@@ -21,3 +21,15 @@ def test_derived_keys():
     assert ci_key("AP_IoBB_0.50", 0.9) == "AP_IoBB_0.50_ci90" and ci_key("AR_IoU_0.50", 0.999) == "AR_IoU_0.50_ci99.9"
     assert ci_key(diff_key("AP_IoBB_0.50")) == "AP_IoBB_0.50_diff_ci95"
     assert p_key("AR_IoBB_mean") == "AR_IoBB_mean_p"
+
+
+def test_statistics_keys():
+    from mdfnet.metrics.keys import bound_keys, gap_key, parse_subgroup_key, seed_diff_key, subgroup_key
+
+    assert subgroup_key("AP_IoBB_0.50", "age", "80+") == "AP_IoBB_0.50@age=80+"
+    assert parse_subgroup_key("AP_IoBB_0.50@age=80+") == ("AP_IoBB_0.50", "age", "80+")
+    assert parse_subgroup_key("AR_IoBB_0.50@clinical=incomplete") == ("AR_IoBB_0.50", "clinical", "incomplete")
+    assert parse_subgroup_key("AP_IoBB_0.50") is None and parse_subgroup_key("AP@age") is None
+    assert gap_key("AP_IoBB_0.50") == "AP_IoBB_0.50_subgroup_gap"
+    assert bound_keys(ci_key("AP_IoBB_0.50")) == ("AP_IoBB_0.50_ci95_low", "AP_IoBB_0.50_ci95_high")
+    assert seed_diff_key("AR_IoBB_0.50") == "AR_IoBB_0.50_diff_seeds"

@@ -105,3 +105,33 @@ def test_paired_bad_input_is_one_clear_line():
         paired_bootstrap(gt, dets, dets, n_resamples=0)
     with pytest.raises(InputError, match=r"image_id 99 is not an image of the ground truth"):
         paired_bootstrap(gt, dets, [det(99, 1, TARGET, 0.5)], n_resamples=5)
+
+
+def test_several_runs_per_side_are_averaged_in_every_resample():
+    from mdfnet.metrics.bootstrap import resample_metrics
+    from mdfnet.metrics.paired import paired_difference
+
+    gt, dets_a, dets_b = two_detectors(3)
+    groups = patients(gt, 3)
+
+    def resampled(dets):
+        return resample_metrics(gt, dets, groups, overlap="iobb", thresholds=(0.5,), n_resamples=40, seed=2,
+                                max_dets=10, max_dets_per="image_class", score_threshold=0.05)
+
+    a, b = resampled(dets_a), resampled(dets_b)
+    out = paired_difference([a, b], [b, b])  # side A: the mean of A and B, side B: B
+    mean_a = (a.resamples["AP_IoBB_0.50"] + b.resamples["AP_IoBB_0.50"]) / 2
+    d = b.resamples["AP_IoBB_0.50"] - mean_a
+    assert out["a"]["AP_IoBB_0.50"] == pytest.approx((a.point["AP_IoBB_0.50"] + b.point["AP_IoBB_0.50"]) / 2)
+    assert out["AP_IoBB_0.50_diff"] == pytest.approx((b.point["AP_IoBB_0.50"] - a.point["AP_IoBB_0.50"]) / 2)
+    assert out["AP_IoBB_0.50_diff_ci95"] == pytest.approx(np.percentile(d, [2.5, 97.5]).tolist())
+    assert out["AP_IoBB_0.50_p"] == bootstrap_p_value(d)
+    # one run per side is paired_bootstrap's comparison
+    single = paired_difference([a], [b])
+    reference = paired_bootstrap(gt, dets_a, dets_b, groups, n_resamples=40, seed=2)
+    assert single["AP_IoBB_0.50_diff_ci95"] == reference["AP_IoBB_0.50_diff_ci95"]
+    other = resample_metrics(gt, dets_a, None, overlap="iobb", thresholds=(0.5,), n_resamples=40, seed=2,
+                             max_dets=10, max_dets_per="image_class", score_threshold=0.05)
+    with pytest.raises(InputError, match=r"^runs resampled differently \(groups, resamples\): \[\(12, 40\), "
+                                         r"\(20, 40\)\]; resample every run with the same groups"):
+        paired_difference([a], [other])

@@ -8,6 +8,8 @@ import pytest
 
 from mdfnet.cli import main
 from mdfnet.metrics import evaluate_detections
+from mdfnet.metrics.bootstrap import bootstrap_metrics
+from mdfnet.metrics.keys import ci_key
 
 GT = {
     "images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],
@@ -39,7 +41,39 @@ def test_score_prints_and_writes_the_evaluate_keys(files, tmp_path, capsys):
     assert printed["AP_IoBB_0.50"] == 0.5 and printed["AR_IoBB_0.50"] == 1.0
     assert printed["counts"]["Atelectasis"] == {"TP": 1, "FP": 1, "FN": 0}
     expected = evaluate_detections(GT, PRED)
-    assert set(printed) == set(expected)
+    intervals = {ci_key(k) for k in expected if k.startswith(("AP_", "AR_"))}
+    froc = {k for k in printed if k.startswith(("Sens@", "mFROC"))}
+    assert set(printed) == set(expected) | intervals | froc | {"froc_curves", "bootstrap"}
+    # the FP (0.9) comes first: 0.5 FP per image before the lesion is found, so sensitivity 0 at 1/8 and 1/4
+    assert len(froc) == 3 * 9 and printed["mFROC_IoBB_0.50_Atelectasis"] == pytest.approx(5 / 7)
+
+
+def test_score_resamples_images_without_patients_and_patients_with_them(files, tmp_path, capsys):
+    # Images drawn (1, 1), (1, 2), (2, 2) with chances 1/4, 1/2, 1/4: AP 1, 0.5 (the FP on image 2 ranks
+    # first) and undefined (no lesion): 0.5 in two thirds of the defined resamples, so the interval is [0.5, 1].
+    gt, pred = files
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--resamples", "400", "--seed", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["AP_IoBB_0.50_ci95"] == [0.5, 1.0]
+    assert printed["AP_IoBB_0.50_ci95"] == bootstrap_metrics(GT, PRED, None, n_resamples=400, seed=1)[
+        "AP_IoBB_0.50_ci95"]
+    assert printed["bootstrap"]["resampled"] == "images" and printed["bootstrap"]["n_groups"] == 2
+    # one patient with both images: every resample draws both, AP 0.5 each time
+    same_patient = {**GT, "images": [{**image, "patient_id": "p7"} for image in GT["images"]]}
+    gt.write_text(json.dumps(same_patient))
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--resamples", "50"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["AP_IoBB_0.50_ci95"] == [0.5, 0.5] and printed["bootstrap"]["resampled"] == "patients"
+
+
+def test_score_refuses_zero_resamples_and_a_patient_on_some_images_only(files, capsys):
+    gt, pred = files
+    assert main(["score", "--gt", str(gt), "--pred", str(pred), "--resamples", "0"]) == 2
+    assert capsys.readouterr().err == "mdfnet score: error: n_resamples: expected an integer >= 1, got 0\n"
+    gt.write_text(json.dumps({**GT, "images": [{**GT["images"][0], "patient_id": 3}, GT["images"][1]]}))
+    assert main(["score", "--gt", str(gt), "--pred", str(pred)]) == 2
+    assert capsys.readouterr().err == ("mdfnet score: error: ground truth: image 2 has no 'patient_id' while 1 of 2 "
+                                       "images have one; give every image its patient, or none\n")
 
 
 def test_score_with_iou(files, capsys):

@@ -79,3 +79,14 @@ def test_froc_curves(tmp_path):
     m = froc(GT, dets)
     assert set(m["froc_curves"]) == {"all classes", "Atelectasis"}  # no edema lesion: no curve
     assert png_size(plots.plot_froc_curves(m, tmp_path / "froc.png")) == plots.PR_SIZE
+
+
+def test_subgroups(tmp_path):
+    subgroups = {"gender": {"F": {"n_readings": 12, "AP_IoBB_0.50": 0.5, "AP_IoBB_0.50_ci95": [0.3, 0.7],
+                                  "AR_IoBB_0.50": 0.6, "AR_IoBB_0.50_ci95": [0.4, 0.8]},
+                            "M": {"n_readings": 3, "AP_IoBB_0.50": None, "AP_IoBB_0.50_ci95": [None, None],
+                                  "AR_IoBB_0.50": None, "AR_IoBB_0.50_ci95": [None, None]}}}
+    path = plots.plot_subgroups(subgroups, tmp_path / "subgroups.png")
+    assert png_size(path) == (plots.CURVES_SIZE[0], plots.PR_SIZE[1])  # 2 levels: the minimum height
+    many = {"age": {str(i): subgroups["gender"]["F"] for i in range(30)}}
+    assert png_size(plots.plot_subgroups(many, tmp_path / "many.png")) == (plots.CURVES_SIZE[0], 22 * 30 + 120)

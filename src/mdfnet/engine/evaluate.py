@@ -2,12 +2,18 @@
 
 Ground truth always comes from ``boxes.csv`` in original pixels, never from an augmented sample;
 predictions are scaled back from the S x S model input to original pixels before matching.
+
+An evaluation folder ``<run>/eval_<split>_<checkpoint>/`` (:func:`eval_dir`) holds ``metrics.json``,
+``predictions.json`` (COCO results), ``ground_truth.json`` (COCO, each image with its ``patient_id``:
+all that a paired comparison of two runs needs, see :func:`read_evaluation`), ``cases.csv`` and figures.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +26,24 @@ from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import model_from_checkpoint
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import CohortSchema
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
+from mdfnet.metrics.bootstrap import check_bootstrap_settings
+from mdfnet.metrics.cases import case_table
+from mdfnet.metrics.coco import check_detections, check_ground_truth, patient_groups, read_json
 from mdfnet.metrics.evaluate import metrics_json
+from mdfnet.metrics.keys import gap_key, metric_key
+from mdfnet.metrics.statistics import evaluate_with_statistics
+from mdfnet.metrics.subgroups import levels_by_image, subgroup_gap, subgroup_metrics
+
+METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE = (
+    "metrics.json", "predictions.json", "ground_truth.json", "cases.csv")
+N_RESAMPLES = 1000  # patient-bootstrap resamples behind every interval
+
+
+def eval_dir(run_dir: str | Path, split: str, checkpoint: str) -> Path:
+    """The folder of one evaluation of a run: ``<run>/eval_<split>_<checkpoint>``."""
+    return Path(run_dir) / f"eval_{split}_{checkpoint}"
 
 
 @torch.no_grad()
@@ -55,9 +77,34 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
     return evaluate_detections(ground_truth(dataset, boxes), detections, **metric_args), detections
 
 
+def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES,
+                  seed: int = 0, schema: CohortSchema | None = None) -> dict:
+    """Everything ``evaluate`` reports on one split, at IoBB.
+
+    Returns:
+        :func:`~mdfnet.metrics.statistics.evaluate_with_statistics`'s metrics (AP/AR, each with its
+        patient-bootstrap interval, FROC), plus ``subgroups`` (:func:`~mdfnet.metrics.subgroups.subgroup_metrics`
+        at IoBB 0.5, levels of ``frame``'s rows, which carry ``image_id``; ``schema``: the cohort's, default
+        MIMIC's), ``subgroup_gap``
+        ``{"AP_IoBB_0.50": largest gap or None, "AR_IoBB_0.50": ...}`` and the flat
+        ``AP_IoBB_0.50_subgroup_gap`` / ``AR_IoBB_0.50_subgroup_gap`` (nan without two large enough levels).
+    """
+    groups = patient_groups(gt)
+    metrics = evaluate_with_statistics(gt, detections, groups, n_resamples=n_resamples, seed=seed)
+    levels = levels_by_image(frame, frame["image_id"].tolist(), schema)
+    metrics["subgroups"] = subgroup_metrics(gt, detections, levels, groups, n_resamples=n_resamples, seed=seed)
+    metrics["subgroup_gap"] = {}
+    for kind in ("AP", "AR"):
+        key = metric_key(kind)
+        gap = subgroup_gap(metrics["subgroups"], key)
+        metrics["subgroup_gap"][key] = gap
+        metrics[gap_key(key)] = math.nan if gap is None else gap["gap"]
+    return metrics
+
+
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
                    out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
-                   n_overlays: int = 6) -> dict:
+                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
     """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
@@ -68,36 +115,66 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
-    metrics = evaluate_detections(gt, detections)
+    metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed, schema=dataset.schema)
     metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "predictions.json").write_text(json.dumps(detections))
-    (out / "ground_truth.json").write_text(json.dumps(gt))
+    (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
+    (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
+    case_table(gt, detections).to_csv(out / CASES_FILE, index=False)
     if plots:
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
-    tmp = out / "metrics.json.tmp"
+    tmp = out / f"{METRICS_FILE}.tmp"
     tmp.write_text(metrics_json(metrics))
-    os.replace(tmp, out / "metrics.json")
+    os.replace(tmp, out / METRICS_FILE)
     return metrics
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6) -> dict:
+                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
     """Evaluate a trained run on a split; writes ``eval_<split>_<checkpoint>/`` inside the run folder.
 
-    Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, counts, PR curves),
-    ``predictions.json`` (COCO results), ``ground_truth.json`` and, with ``plots``, PNG figures.
+    Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, each with a 95 % interval from
+    ``n_resamples`` patient-bootstrap resamples drawn with ``seed``; counts; PR and FROC curves; FROC
+    sensitivities and mFROC; AP/AR per subgroup and their largest gap: see :func:`split_metrics`),
+    ``predictions.json`` (COCO results), ``ground_truth.json`` (with patient ids), ``cases.csv`` (one row
+    per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
+    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays).
     """
     run_dir = Path(run_dir)
     if checkpoint not in ("best", "last"):
         raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
+    check_bootstrap_settings(n_resamples, 0.95, [0.5])  # before any inference
     dev = pick_device(device)
     model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", dev,
-                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays)
+    return evaluate_split(model, cfg, frame, boxes, split, eval_dir(run_dir, split, checkpoint), dev,
+                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
+                          seed=seed)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation folder, read back: ``folder``, ``metrics`` (``metrics.json``), ``gt`` (COCO ground
+    truth), ``detections`` (COCO results) and ``groups`` (``{image_id: patient}``, or ``None``)."""
+
+    folder: Path
+    metrics: dict
+    gt: dict
+    detections: list[dict]
+    groups: dict | None
+
+
+def read_evaluation(folder: str | Path) -> Evaluation:
+    """Read an evaluation folder written by :func:`evaluate_split`; a missing or bad file is an
+    :class:`InputError` naming it."""
+    folder = Path(folder)
+    metrics, gt = read_json(folder / METRICS_FILE), read_json(folder / GROUND_TRUTH_FILE)
+    check_ground_truth(gt, str(folder / GROUND_TRUTH_FILE))
+    detections = read_json(folder / PREDICTIONS_FILE)
+    check_detections(detections, gt, str(folder / PREDICTIONS_FILE))
+    return Evaluation(folder, metrics, gt, detections, patient_groups(gt))

@@ -5,13 +5,16 @@ Layout of ``OUT``::
     runs/<slug>/seed_<s>/      one run folder per (spec, seed), as written by mdfnet.engine.train
         eval_<split>_best/metrics.json
     <study>_runs.csv           one row per (spec, seed)
-    <study>.csv, <study>.md    one row per spec: mean +- sd over seeds
+    <study>.csv, <study>.md    one row per spec: mean +- sd over seeds, the seed mean's 95 % patient-bootstrap
+                               interval, the paired difference from the study's reference row (interval, p,
+                               per-seed differences), and a line for the largest subgroup gap
     <study>*.png               figures
 
 A run is *finished* when ``last.pt`` holds the configured number of epochs, ``best.pt`` exists and every
-split's ``metrics.json`` exists: it is reused as is. A run with fewer epochs in ``last.pt`` is resumed;
-a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
-whose saved config differs from the study's is an error, never silently reused.
+split's ``metrics.json`` exists with the statistics this version writes (intervals, subgroups): it is
+reused as is (an older evaluation is redone from the same checkpoint). A run with fewer epochs in
+``last.pt`` is resumed; a folder without ``last.pt`` (killed before its first epoch ended) is deleted and
+trained again. A run whose saved config differs from the study's is an error, never silently reused.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is
@@ -38,14 +41,17 @@ from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overr
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from mdfnet.engine.evaluate import evaluate_split
+from mdfnet.engine.evaluate import METRICS_FILE, N_RESAMPLES, eval_dir, evaluate_split
 from mdfnet.engine.runtime import pick_device
 from mdfnet.engine.train import TrainingDiverged, train, with_features
 from mdfnet.errors import InputError
+from mdfnet.experiments.compare import study_comparisons
 from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
-from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, study_specs
-from mdfnet.experiments.tables import aggregate, to_markdown, write_tables
+from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, reference_spec, study_specs
+from mdfnet.experiments.tables import HEADLINE, aggregate, subgroup_gap_line, to_markdown, write_tables
+from mdfnet.metrics.keys import metric_key
+from mdfnet.metrics.subgroups import subgroup_values
 from mdfnet.model.weights import check_weights_available
 
 SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
@@ -110,17 +116,28 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
                        for spec, seed, cfg, run_dir, status in plan], jobs, log)
     rows = [run_row(spec, seed, run_dir.relative_to(out), *result)
             for (spec, seed, _, run_dir, _), result in zip(plan, results)]
-    return finish_study(study, pd.DataFrame(rows), list(specs[0].labels), out, log)
+    reference = reference_spec(study, specs).labels
+    return finish_study(study, pd.DataFrame(rows), list(specs[0].labels), out, log, reference=reference)
 
 
-def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path, log: Log = print) -> pd.DataFrame:
-    """Aggregate the per-seed rows, write the CSV/Markdown tables and the figures; return the table."""
-    metrics = ["AP_IoBB_0.50", "AR_IoBB_0.50"] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
+def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path, log: Log = print, *,
+                 reference: dict[str, str] | None = None) -> pd.DataFrame:
+    """Aggregate the per-seed rows, compare every row with ``reference`` (labels; default the first row),
+    write the CSV/Markdown tables and the figures; return the table."""
+    metrics = [*HEADLINE] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
     table = aggregate(runs, labels, metrics)
-    title = f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds"
-    paths = write_tables(runs, table, out, study.name, title)
+    reference = reference or {label: runs.iloc[0][label] for label in labels}
+    comparisons = study_comparisons(out, runs, labels, reference, n_resamples=N_RESAMPLES)
+    table = table.merge(comparisons, on=labels, how="left", validate="one_to_one")
+    title = (f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds "
+             "[95 % patient-bootstrap interval of the mean]")
+    name = " ".join(str(v) for v in reference.values())
+    notes = [f"vs {name}: paired difference over the same resampled test patients ({N_RESAMPLES:,} resamples), "
+             "its 95 % interval and two-sided p; per seed: mean +- sd of the seed-by-seed differences.",
+             subgroup_gap_line(runs, labels)]
+    paths = write_tables(runs, table, out, study.name, title, name, notes)
     figures = study_figures(study.name, runs, table, out)
-    log(to_markdown(table, title))
+    log(to_markdown(table, title, name, notes))
     log(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
     return table
 
@@ -156,8 +173,13 @@ def run_status(cfg: Config, run_dir: Path, splits: Sequence[str]) -> str:
     if int(state["epoch"]) < cfg.train.epochs:
         return "resuming"
     checkpoint = _checkpoint(run_dir)
-    done = all((run_dir / f"eval_{split}_{checkpoint}" / "metrics.json").is_file() for split in splits)
+    done = all(_has_statistics(eval_dir(run_dir, split, checkpoint) / METRICS_FILE) for split in splits)
     return "reused" if done else "evaluating"
+
+
+def _has_statistics(path: Path) -> bool:
+    """An evaluation this version wrote: with intervals and subgroups (an older one is redone)."""
+    return path.is_file() and "subgroups" in read_metrics(path)
 
 
 def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
@@ -174,7 +196,7 @@ def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
         raise InputError(f"{run_dir}: {err}; change the settings (e.g. a smaller train.lr) and rerun") from None
     checkpoint = _checkpoint(run_dir)
     if status == "reused":
-        return checkpoint, {s: read_metrics(run_dir / f"eval_{s}_{checkpoint}" / "metrics.json") for s in splits}
+        return checkpoint, {s: read_metrics(eval_dir(run_dir, s, checkpoint) / METRICS_FILE) for s in splits}
     return checkpoint, evaluate_splits(run_dir, splits, checkpoint, cfg.data.cohort)
 
 
@@ -207,7 +229,7 @@ def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohor
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    return {split: evaluate_split(model, cfg, frame, boxes, split, run_dir / f"eval_{split}_{checkpoint}", device,
+    return {split: evaluate_split(model, cfg, frame, boxes, split, eval_dir(run_dir, split, checkpoint), device,
                                   checkpoint=checkpoint)
             for split in splits}
 
@@ -218,7 +240,9 @@ def read_metrics(path: Path) -> dict:
 
 def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[str, dict]) -> dict:
     """One per-seed row: labels, seed, run folder, headline metrics per split, and for the test split the
-    AP/AR at every IoBB threshold, per-class AP and per-class TP/FP/FN counts."""
+    AP/AR at every IoBB threshold, per-class AP, mFROC, the largest subgroup gaps, AP/AR per subgroup of
+    at least :data:`~mdfnet.metrics.subgroups.MIN_READINGS` readings (``AP_IoBB_0.50@age=80+``) and
+    per-class TP/FP/FN counts."""
     row: dict[str, Any] = {**spec.labels, "seed": seed, "run": str(run), "checkpoint": checkpoint}
     for split, values in metrics.items():
         prefix = SPLIT_PREFIX[split]
@@ -226,8 +250,12 @@ def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[
         row[f"{prefix}AR_IoBB_0.50"] = _number(values.get("AR_IoBB_0.50"))
     test = metrics.get("test", {})
     for key, value in test.items():
-        if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row:
-            row[key] = _number(value)
+        if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row and not isinstance(value, (list, dict)):
+            row[key] = _number(value)  # intervals (lists) stay in metrics.json; the table has its own
+    for key in (metric_key("mFROC"), metric_key("mFROC4")):
+        row[key] = _number(test.get(key))
+    for key in HEADLINE:
+        row.update({k: _number(v) for k, v in subgroup_values(test.get("subgroups", {}), key).items()})
     for name, counts in test.get("counts", {}).items():  # the cohort's classes, in class order
         for kind, n in counts.items():
             row[f"{kind}_{name.replace(' ', '_')}"] = n

@@ -61,13 +61,21 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Study:
-    """A study: how to build its specs, which splits to evaluate, and the figure it stands for."""
+    """A study: how to build its specs, which splits to evaluate, the figure it stands for, and the
+    reference configuration every row is compared with (paired, in the table)."""
 
     name: str
     title: str
     figure: str                                   # the paper's figure number(s)
     splits: tuple[str, ...]                       # evaluated from best.pt; "test" is the headline
     build: Callable[..., list[RunSpec]]
+    reference: str = ""                           # slug of the reference spec; the first spec when absent
+
+
+def reference_spec(study: Study, specs: Sequence[RunSpec]) -> RunSpec:
+    """The spec each row of ``study`` is compared with: ``study.reference`` when it is among ``specs``
+    (``--only`` or ``--backbones`` may leave it out), else the first."""
+    return next((spec for spec in specs if spec.slug == study.reference), specs[0])
 
 
 def slugify(text: str) -> str:
@@ -118,10 +126,12 @@ def feature_specs(schema: CohortSchema | None = None) -> list[RunSpec]:
 
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
-    Study("variants", "Detector variants", "2b, 2c, 6a, 6b", ("train", "val", "test"), variant_specs),
-    Study("fusion", "3D fusion operators (MDF-Net)", "4", ("val", "test"), fusion_specs),
-    Study("backbones", "Backbones x variants", "3", ("val", "test"), backbone_specs),
-    Study("features", "Clinical feature subsets (MDF-Net)", "5c", ("val", "test"), feature_specs),
+    Study("variants", "Detector variants", "2b, 2c, 6a, 6b", ("train", "val", "test"), variant_specs,
+          "variant-baseline"),
+    Study("fusion", "3D fusion operators (MDF-Net)", "4", ("val", "test"), fusion_specs, "fusion-sum"),
+    Study("backbones", "Backbones x variants", "3", ("val", "test"), backbone_specs,
+          "backbone-mobilenet_v3_small_variant-baseline"),
+    Study("features", "Clinical feature subsets (MDF-Net)", "5c", ("val", "test"), feature_specs, "features-all"),
 )}
 CORRELATION = "correlation"  # the one study without training
 STUDY_NAMES: tuple[str, ...] = (*STUDIES, CORRELATION)

@@ -23,6 +23,7 @@ from mdfnet.schema import CLASSES
 GT_KEYS = ("images", "annotations", "categories")
 GT_ANNOTATION_KEYS = ("image_id", "category_id", "bbox")
 DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
+PATIENT_FIELD = "patient_id"  # an image's patient, when known: the bootstrap resamples patients, not images
 
 
 def coco_categories(classes: Sequence[str] = CLASSES) -> list[dict]:
@@ -35,16 +36,17 @@ def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame, classes: Sequen
     """Build a COCO ground-truth dict from cohort rows and their boxes.
 
     Args:
-        cohort: one row per reading with ``reading_id, image_id, image_width, image_height``; only these
-            readings become images (pass one split's rows to evaluate that split).
+        cohort: one row per reading with ``reading_id, image_id, image_width, image_height`` (and
+            ``subject_id``, when present, as each image's ``patient_id``); only these readings become
+            images (pass one split's rows to evaluate that split).
         boxes: ``boxes.csv`` rows (``reading_id, label, xmin, ymin, xmax, ymax``), class names in ``label``,
             xyxy in original pixels. Boxes of readings not in ``cohort`` are dropped.
         classes: the class names, label ids 1..K in this order (default: the five lesion classes).
 
     Returns:
         ``{"images", "annotations", "categories"}``: images ``id=image_id, width, height,
-        file_name=reading_id``; annotations ``bbox`` xywh, ``area = w * h``, ``iscrowd = 0``, ids from 1
-        in image order. Readings without boxes are images with no annotation (negative samples).
+        file_name=reading_id`` (+ ``patient_id``); annotations ``bbox`` xywh, ``area = w * h``,
+        ``iscrowd = 0``, ids from 1 in image order. Readings without boxes are images with no annotation (negative samples).
     """
     needed = ("reading_id", "image_id", "image_width", "image_height")
     missing = [c for c in needed if c not in cohort.columns]
@@ -55,6 +57,9 @@ def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame, classes: Sequen
          "file_name": str(row.reading_id)}
         for row in cohort.itertuples(index=False)
     ]
+    if "subject_id" in cohort.columns:
+        for image, patient in zip(images, cohort["subject_id"].tolist()):
+            image[PATIENT_FIELD] = patient if isinstance(patient, str) else int(patient)  # --coco groups: any text
     image_of = dict(zip(cohort["reading_id"], cohort["image_id"].astype(int)))
     kept = boxes[boxes["reading_id"].isin(image_of)]
     class_to_id = {name: i for i, name in enumerate(classes, start=1)}
@@ -218,6 +223,25 @@ def _is_int(value: Any) -> bool:
 def _is_finite(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
         and math.isfinite(value)
+
+
+def patient_groups(gt: dict) -> dict[int, int] | None:
+    """``{image_id: patient_id}`` when every image of ``gt`` names its patient; ``None`` (resample images)
+    when none does. Some images with and some without a patient is an :class:`InputError`."""
+    images = gt["images"]
+    known = [image for image in images if PATIENT_FIELD in image]
+    if not known:
+        return None
+    if len(known) < len(images):
+        lacking = next(image for image in images if PATIENT_FIELD not in image)
+        raise InputError(f"ground truth: image {lacking['id']} has no {PATIENT_FIELD!r} while {len(known)} of "
+                         f"{len(images)} images have one; give every image its patient, or none")
+    for image in images:
+        patient = image[PATIENT_FIELD]
+        if isinstance(patient, bool) or not isinstance(patient, (int, str)):
+            raise InputError(f"ground truth: image {image['id']}: {PATIENT_FIELD} must be an integer or a string, "
+                             f"got {patient!r}")
+    return {image["id"]: image[PATIENT_FIELD] for image in images}
 
 
 def read_json(path: str | Path) -> Any:

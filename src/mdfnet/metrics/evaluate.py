@@ -24,7 +24,7 @@ import numpy as np
 from mdfnet.metrics.counts import count_outcomes
 from mdfnet.metrics.keys import OVERLAP_LABELS
 from mdfnet.metrics.matching import gc_paused
-from mdfnet.metrics.outcomes import Matching
+from mdfnet.metrics.outcomes import Matching, Outcomes
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 HEADLINE_THRESHOLD = 0.5  # the paper's AP / AR, PR curves and counts are at overlap 0.5
@@ -60,11 +60,13 @@ def evaluate_detections(gt: dict, dets: list[dict], *, overlap: str = "iobb",
     with gc_paused():
         matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
                             score_threshold=score_threshold)
-        return _evaluate(matching, thresholds, score_threshold, count_threshold)
+        return evaluate_matching(matching, thresholds, score_threshold, count_threshold)
 
 
-def _evaluate(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,
-              count_threshold: float | None) -> dict:
+def evaluate_matching(matching: Matching, thresholds: Sequence[float] | None, score_threshold: float,
+                      count_threshold: float | None, headline: Outcomes | None = None) -> dict:
+    """:func:`evaluate_detections` on records already selected and matched (``score_threshold`` is only
+    recorded: ``matching`` applied it); ``headline``: ``matching.outcomes(0.5)`` when the caller has it."""
     requested = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     grid = np.unique(np.append(requested, HEADLINE_THRESHOLD))
     label = OVERLAP_LABELS[matching.overlap]
@@ -83,7 +85,8 @@ def _evaluate(matching: Matching, thresholds: Sequence[float] | None, score_thre
     }
     metrics.update(summarise(precision, recall, grid, requested, names, label))
     if count_threshold is not None:
-        metrics["counts"] = count_outcomes(matching.outcomes(HEADLINE_THRESHOLD), score_threshold=count_threshold)
+        headline = matching.outcomes(HEADLINE_THRESHOLD) if headline is None else headline
+        metrics["counts"] = count_outcomes(headline, score_threshold=count_threshold)
     metrics["pr_curves"] = pr_curves(precision, grid, names)
     return metrics
 

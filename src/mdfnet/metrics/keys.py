@@ -35,3 +35,32 @@ def diff_key(key: str) -> str:
 def p_key(key: str) -> str:
     """The key of the two-sided p-value of ``key``'s paired difference: ``AP_IoBB_0.50_p``."""
     return f"{key}_p"
+
+
+# ---- Keys of the statistics that evaluate, compare and the study tables report (issue 13) ----
+
+def subgroup_key(key: str, attribute: str, level: str) -> str:
+    """``key`` on one subgroup of readings: ``AP_IoBB_0.50@age=80+``, ``AR_IoBB_0.50@gender=F``."""
+    return f"{key}@{attribute}={level}"
+
+
+def parse_subgroup_key(name: str) -> tuple[str, str, str] | None:
+    """``(key, attribute, level)`` of a :func:`subgroup_key`; ``None`` for any other name."""
+    key, at, rest = name.partition("@")
+    attribute, equals, level = rest.partition("=")
+    return (key, attribute, level) if at and equals and key and attribute else None
+
+
+def gap_key(key: str) -> str:
+    """The largest difference of ``key`` between two subgroups of one attribute: ``AP_IoBB_0.50_subgroup_gap``."""
+    return f"{key}_subgroup_gap"
+
+
+def bound_keys(key: str) -> tuple[str, str]:
+    """Table columns of an interval's bounds: ``AP_IoBB_0.50_ci95`` -> (``..._ci95_low``, ``..._ci95_high``)."""
+    return f"{key}_low", f"{key}_high"
+
+
+def seed_diff_key(key: str) -> str:
+    """The per-seed paired differences B - A of ``key`` (a mean and sd over seeds): ``AP_IoBB_0.50_diff_seeds``."""
+    return f"{diff_key(key)}_seeds"

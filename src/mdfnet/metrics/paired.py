@@ -12,7 +12,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 
 from mdfnet.errors import InputError
-from mdfnet.metrics.bootstrap import (bootstrap_settings, check_bootstrap_settings, percentile_interval,
+from mdfnet.metrics.bootstrap import (Resampled, bootstrap_settings, check_bootstrap_settings, percentile_interval,
                                       resample_metrics, with_intervals)
 from mdfnet.metrics.keys import ci_key, diff_key, p_key
 
@@ -41,6 +41,31 @@ def paired_bootstrap(gt: dict, dets_a: list[dict], dets_b: list[dict], groups: M
                   max_dets_per=max_dets_per, score_threshold=score_threshold)
     a = resample_metrics(gt, dets_a, groups, **common)
     b = resample_metrics(gt, dets_b, groups, **common)  # same seed and groups: the same patients drawn
+    result = paired_difference([a], [b], confidence)
+    result["bootstrap"] = {**bootstrap_settings(n_resamples, seed, confidence, a.n_groups), "p_value": P_VALUE_RULE}
+    return result
+
+
+def paired_difference(runs_a: Sequence[Resampled], runs_b: Sequence[Resampled], confidence: float = 0.95) -> dict:
+    """B - A where each side is the mean over its runs (e.g. seeds), at the data and in every resample.
+
+    Every run must come from :func:`~mdfnet.metrics.bootstrap.resample_metrics` on the same ground truth
+    with the same ``groups``, ``seed`` and ``n_resamples``: resample ``b`` then draws the same patients for
+    every run, and a side's value in it is the mean of its runs' values. With one run per side this is
+    :func:`paired_bootstrap`'s comparison.
+
+    Returns:
+        ``"a"``, ``"b"``: each side's mean over runs and its interval (``<key>``, ``<key>_ci95``); per key
+        ``<key>_diff``, ``<key>_diff_ci95`` and ``<key>_p``, as :func:`paired_bootstrap` defines them.
+    """
+    runs = [*runs_a, *runs_b]
+    if not runs_a or not runs_b:
+        raise InputError(f"a paired comparison needs runs on both sides, got {len(runs_a)} and {len(runs_b)}")
+    shapes = {(r.n_groups, len(next(iter(r.resamples.values())))) for r in runs}
+    if len(shapes) > 1:
+        raise InputError(f"runs resampled differently (groups, resamples): {sorted(shapes)}; resample every run "
+                         "with the same groups, seed and number of resamples")
+    a, b = _mean_over_runs(runs_a), _mean_over_runs(runs_b)
     result: dict = {"a": with_intervals(a.point, a.resamples, confidence),
                     "b": with_intervals(b.point, b.resamples, confidence)}
     for key in a.point:
@@ -48,8 +73,17 @@ def paired_bootstrap(gt: dict, dets_a: list[dict], dets_b: list[dict], groups: M
         result[diff_key(key)] = b.point[key] - a.point[key]
         result[ci_key(diff_key(key), confidence)] = percentile_interval(differences, confidence)
         result[p_key(key)] = bootstrap_p_value(differences)
-    result["bootstrap"] = {**bootstrap_settings(n_resamples, seed, confidence, a.n_groups), "p_value": P_VALUE_RULE}
     return result
+
+
+def _mean_over_runs(runs: Sequence[Resampled]) -> Resampled:
+    """Point values and resampled values averaged over runs (a class without ground truth in a resample
+    is nan in every run, since the runs share the draws and the ground truth)."""
+    if len(runs) == 1:
+        return runs[0]
+    keys = runs[0].point
+    return Resampled({k: float(np.mean([r.point[k] for r in runs])) for k in keys},
+                     {k: np.mean([r.resamples[k] for r in runs], axis=0) for k in keys}, runs[0].n_groups)
 
 
 def bootstrap_p_value(differences: np.ndarray) -> float:

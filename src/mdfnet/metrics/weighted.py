@@ -52,8 +52,8 @@ def _class_ap_ar(image: np.ndarray, hit: np.ndarray, weights: np.ndarray,
 
     total = n_gt.astype(np.float64)
     needed = _hits_needed(total)  # [C, R]: recall point r is reached once tp >= needed
-    by_weighting = np.ascontiguousarray(tp.T)  # [C, H]: each weighting's tp, contiguous for searchsorted
-    found = np.stack([np.searchsorted(row, want) for row, want in zip(by_weighting, needed)])  # [C, R]
+    by_weighting = np.ascontiguousarray(tp.T)  # [C, H]: each weighting's tp, non-decreasing along a row
+    found = _search_rows(by_weighting, needed)  # [C, R]
     reached = found < len(hits)
     q = np.where(reached, envelope[np.minimum(found, len(hits) - 1), np.arange(n_weightings)[:, None]], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -99,8 +99,25 @@ def _running_sum(rows: np.ndarray, dtype: type) -> np.ndarray:
     return out
 
 
+def _search_rows(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(rows[c], wanted[c])`` for every row ``c`` of non-decreasing non-negative integers
+    [C, H], in one call: row ``c`` is shifted by ``c * step`` (``step`` above every value), so the rows
+    laid end to end stay sorted and a search never leaves its own row."""
+    n_rows, width = rows.shape
+    step = int(max(rows.max(initial=0), wanted.max(initial=0))) + 1
+    offset = np.arange(n_rows, dtype=np.int64)[:, None] * step
+    found = np.searchsorted((rows + offset).ravel(), (wanted + offset).ravel())
+    return found.reshape(wanted.shape) - np.arange(n_rows)[:, None] * width
+
+
 def _hits_needed(n_gt: np.ndarray) -> np.ndarray:
-    """[C, R] smallest integer ``m`` with ``m / n_gt >= r`` in float64 (COCO compares ``tp / n_gt`` to ``r``)."""
+    """[C, R] smallest integer ``m`` with ``m / n_gt >= r`` in float64 (COCO compares ``tp / n_gt`` to ``r``);
+    worked out once per distinct ``n_gt`` (resamples share a few values)."""
+    distinct, which = np.unique(n_gt, return_inverse=True)
+    return _hits_needed_each(distinct)[which.reshape(-1)]
+
+
+def _hits_needed_each(n_gt: np.ndarray) -> np.ndarray:
     n = np.maximum(n_gt, 1.0)[:, None]
     m = np.ceil(RECALL_POINTS * n)
     for _ in range(2):  # the product can be off by one ulp either way; the division decides

@@ -1,4 +1,4 @@
-"""The figures an evaluation writes: AP/AR against the IoBB threshold, PR curves, overlays."""
+"""The figures an evaluation writes: AP/AR against the IoBB threshold, PR and FROC curves, subgroups, overlays."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mdfnet.report.plots import draw_overlay, plot_pr_curves, plot_threshold_curves
+from mdfnet.report.plots import draw_overlay, plot_froc_curves, plot_pr_curves, plot_subgroups, plot_threshold_curves
 
 OVERLAY_MAX_SIDE = 768  # overlays are for looking at, not measuring: keep the PNGs small
 
 
 def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: list[dict], out: Path,
                        n_overlays: int = 6, score_threshold: float = 0.3) -> list[Path]:
-    """Write ``ap_ar_vs_iobb.png``, ``pr_curves.png`` and ``overlay_<reading>.png`` for the first
-    ``n_overlays`` readings that have ground truth (predictions shown above ``score_threshold``)."""
+    """Write ``ap_ar_vs_iobb.png``, ``pr_curves.png``, ``froc_curves.png`` (when ``metrics`` has FROC),
+    ``subgroups.png`` (when it has subgroups) and ``overlay_<reading>.png`` for the first ``n_overlays``
+    readings that have ground truth (predictions shown above ``score_threshold``)."""
     out = Path(out)
     label = str(metrics.get("variant", "model"))
     paths = [plot_threshold_curves({label: metrics}, out / "ap_ar_vs_iobb.png"),
              plot_pr_curves(metrics, out / "pr_curves.png", title=label)]
+    if "froc_curves" in metrics:
+        paths.append(plot_froc_curves(metrics, out / "froc_curves.png", title=f"{label}: FROC at IoBB 0.50"))
+    if metrics.get("subgroups"):
+        paths.append(plot_subgroups(metrics["subgroups"], out / "subgroups.png",
+                                    title=f"{label}: AP / AR at IoBB 0.5 per subgroup"))
     frame = dataset.frame
     with_gt = frame[frame["reading_id"].isin(boxes["reading_id"])].head(n_overlays)
     for row in with_gt.itertuples(index=False):

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from mdfnet.metrics.froc import ALL_CLASSES, FROC_RATES  # noqa: E402
-from mdfnet.metrics.keys import OVERLAP_LABELS, metric_key  # noqa: E402
+from mdfnet.metrics.keys import OVERLAP_LABELS, ci_key, metric_key  # noqa: E402
 
 DPI = 100
 CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
@@ -93,20 +93,51 @@ def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overla
         path: output PNG, ``PR_SIZE`` pixels.
     """
     fig, (ax,) = _figure(PR_SIZE)
+    left, right = FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2
     for name, curve in metrics["froc_curves"].items():
         pooled = name == ALL_CLASSES
         mfroc = _value(metrics.get(metric_key("mFROC", threshold, overlap, None if pooled else name)))
-        # A point holds until the next score cut: a "post" step, the way sensitivity_at reads the curve.
-        ax.step(curve["fp_per_image"], curve["sensitivity"], where="post", label=f"{name} (mFROC {mfroc:.3f})",
-                linewidth=2.5 if pooled else 1.2)
+        # A point holds until the next score cut: a "post" step, the way sensitivity_at reads the curve. Points
+        # at 0 FP per image sit on the left edge (a log axis has no 0), and the last one holds to the right edge.
+        fp = np.append(np.clip(curve["fp_per_image"], left, None), right)
+        ax.step(fp, np.append(curve["sensitivity"], curve["sensitivity"][-1]), where="post",
+                label=f"{name} (mFROC {mfroc:.3f})", linewidth=2.5 if pooled else 1.2)
     ax.set_xscale("log", base=2)
     ax.set_xticks(FROC_RATES, [f"{r:g}" for r in FROC_RATES])
-    ax.set(xlabel="false positives per image", ylabel="sensitivity", ylim=(0, 1.02),
-           xlim=(FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2),
+    ax.set(xlabel="false positives per image", ylabel="sensitivity", ylim=(0, 1.02), xlim=(left, right),
            title=title or f"FROC at {OVERLAP_LABELS[overlap]} {threshold:.2f}")
     ax.grid(alpha=0.3)
     if metrics["froc_curves"]:
         ax.legend(fontsize="small", loc="lower right")
+    return _save(fig, path)
+
+
+def plot_subgroups(subgroups: Mapping[str, Mapping[str, Mapping]], path: str | Path, threshold: float = 0.5,
+                   overlap: str = "iobb", confidence: float = 0.95, title: str = "") -> Path:
+    """AP and AR per subgroup (one panel each): a horizontal bar per level, ``attribute: level (n readings)``,
+    with its bootstrap interval as the error bar; undefined values leave an empty row.
+
+    Args:
+        subgroups: :func:`mdfnet.metrics.subgroups.subgroup_metrics`'s result.
+        path: output PNG, ``CURVES_SIZE[0]`` wide, 22 pixels per level (at least ``PR_SIZE[1]``) high.
+    """
+    rows = [(f"{attribute}: {level} ({entry['n_readings']})", entry)
+            for attribute, by_level in subgroups.items() for level, entry in by_level.items()]
+    fig, axes = _figure((CURVES_SIZE[0], max(PR_SIZE[1], 22 * len(rows) + 120)), ncols=2)
+    y = np.arange(len(rows))
+    for ax, kind in zip(axes, ("AP", "AR")):
+        key = metric_key(kind, threshold, overlap)
+        values = np.array([_value(entry.get(key)) for _, entry in rows])
+        bounds = np.array([[_value(b) for b in (entry.get(ci_key(key, confidence)) or [None, None])]
+                           for _, entry in rows]).reshape(len(rows), 2)
+        errors = np.nan_to_num(np.abs(np.stack([values - bounds[:, 0], bounds[:, 1] - values])))
+        ax.barh(y, np.nan_to_num(values), xerr=errors, capsize=3, color="tab:blue" if kind == "AP" else "tab:orange")
+        ax.set_yticks(y, [label for label, _ in rows] if kind == "AP" else [""] * len(rows), fontsize="small")
+        ax.invert_yaxis()  # first level on top, as in metrics.json
+        ax.set(xlim=(0, 1), xlabel=f"{key} ({round(100 * confidence):g} % interval)")
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
 
 
