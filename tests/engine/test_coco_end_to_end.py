@@ -38,7 +38,7 @@ def test_checkpoint_carries_the_cohort_schema(trained):
 def test_evaluate_reports_the_cohort_classes(trained, capsys):
     assert main(["evaluate", "--run", str(trained / "run"), "--no-plots"]) == 0
     metrics = json.loads((trained / "run/eval_test_best/metrics.json").read_text())
-    assert list(metrics["counts"]) == CLASSES
+    assert list(metrics["counts"]) == CLASSES and set(metrics["subgroups"]) <= {"camera_model", "clinical"}
     gt = json.loads((trained / "run/eval_test_best/ground_truth.json").read_text())
     assert [c["name"] for c in gt["categories"]] == CLASSES
 
