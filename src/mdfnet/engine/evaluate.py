@@ -110,7 +110,8 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
     """
     # coded as the model was trained (its checkpoint's schema), whatever cohort it is evaluated on
-    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size, schema=model.schema)
+    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size,
+                            schema=getattr(model, "schema", None))
     if len(dataset) == 0:
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
     gt = ground_truth(dataset, boxes)
