@@ -24,6 +24,7 @@ from bench_evaluate import best_of, synthetic_case
 from mdfnet.metrics import evaluate_detections
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 from mdfnet.metrics.froc import froc, froc_metrics
+from mdfnet.metrics.keys import HEADLINE, ci_key
 from mdfnet.metrics.outcomes import Matching
 from mdfnet.metrics.statistics import evaluate_with_statistics
 
@@ -66,10 +67,10 @@ def main() -> None:
     if stats["AP_IoBB_0.50_ci95"] != boot["AP_IoBB_0.50_ci95"] or stats["mFROC_IoBB_0.50"] != curves["mFROC_IoBB_0.50"]:
         raise SystemExit("evaluate_with_statistics differs from bootstrap_metrics / froc: no timing")
 
-    for key in ("AP_IoBB_0.50", "AR_IoBB_0.50"):
+    for key in HEADLINE:
         if abs(boot[key] - point[key]) > 1e-12:
             raise SystemExit(f"{key}: bootstrap point {boot[key]} != evaluate_detections {point[key]}: no timing")
-        low, high = boot[f"{key}_ci95"]
+        low, high = boot[ci_key(key)]
         print(f"{key} {point[key]:.4f}, 95 % interval [{low:.4f}, {high:.4f}]")
     print(f"mFROC_IoBB_0.50 {curves['mFROC_IoBB_0.50']:.4f}, mFROC4_IoBB_0.50 {curves['mFROC4_IoBB_0.50']:.4f}")
     print(f"{'':66s} {'seconds':>8s} {'x point':>8s}")

@@ -1,12 +1,14 @@
-"""Time a training step and an inference pass for each variant and spatialiser, in one run.
+"""Time a training step and an inference pass for each detector, variant and spatialiser, in one run.
 
     .venv/bin/python benchmarks/bench_model.py                 # 512 px, batch 4, CPU (and CUDA if present)
     .venv/bin/python benchmarks/bench_model.py --size 256 --repeats 2
+    .venv/bin/python benchmarks/bench_model.py --detectors retinanet fcos   # only the one-stage detectors
     python3 benchmarks/bench_model.py --devices cuda --repeats 5   # on a GPU machine (gpu_checks.sh)
 
 Prints seconds per batch (median of ``--repeats`` after one warm-up), training images per second,
-inference milliseconds per image, and the ratio to the image-only baseline measured in the same run;
-only ratios are comparable across machines.
+inference milliseconds per image, and the ratio to the image-only baseline *of the same detector* measured
+in the same run; only ratios are comparable across machines. Mask R-CNN runs as the paper preset builds it
+(one stride-32 map); RetinaNet and FCOS on the same backbone with FPN, which they need.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 import mdfnet
 
-CONFIGS = [  # (label, variant, spatialiser)
+CONFIGS = [  # (label, variant, spatialiser); the first is each detector's baseline
     ("baseline", "baseline", "lite"),
     ("msf1d", "msf1d", "lite"),
     ("msf3d paper", "msf3d", "paper"),
@@ -28,6 +30,7 @@ CONFIGS = [  # (label, variant, spatialiser)
     ("mdf paper", "mdf", "paper"),
     ("mdf lite", "mdf", "lite"),
 ]
+DETECTOR_NAMES = ("maskrcnn", "retinanet", "fcos")
 
 
 def _batch(n: int, size: int, device: torch.device):
@@ -54,13 +57,15 @@ def _timed(fn, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def bench(device: torch.device, size: int, batch: int, repeats: int) -> list[tuple[str, float, float]]:
+def bench(device: torch.device, size: int, batch: int, repeats: int,
+          detector: str = "maskrcnn") -> list[tuple[str, float, float]]:
     images, clinical, targets = _batch(batch, size, device)
     rows = []
+    one_stage = {} if detector == "maskrcnn" else {"detector": detector, "fpn": True}
     for label, variant, spatialiser in CONFIGS:
         torch.manual_seed(0)
         model = mdfnet.build_model(variant, preset="paper", image_size=size, spatialiser=spatialiser,
-                                   pretrained_backbone=None).to(device)  # speed only: no weights file needed
+                                   pretrained_backbone=None, **one_stage).to(device)  # speed only: no weights file
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
         def train_step():
@@ -85,19 +90,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
                         help="default: cpu, and cuda when present")
+    parser.add_argument("--detectors", nargs="+", choices=DETECTOR_NAMES, default=list(DETECTOR_NAMES))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*no pretrained weights")
     names = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in map(torch.device, names):
-        rows = bench(device, args.size, args.batch, args.repeats)
-        base_train, base_infer = rows[0][1], rows[0][2]
         print(f"\n{device.type}, {args.size} px, batch {args.batch}, threads {torch.get_num_threads()}")
-        print("| model | train step (s) | train img/s | x baseline | inference (s) | ms/image | x baseline |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        n = args.batch
-        for label, train, infer in rows:
-            print(f"| {label} | {train:.3f} | {n / train:.1f} | {train / base_train:.2f} | {infer:.3f} | "
-                  f"{1000 * infer / n:.0f} | {infer / base_infer:.2f} |")
+        print("| detector | model | train step (s) | train img/s | x baseline | inference (s) | ms/image | x baseline |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for detector in args.detectors:
+            rows = bench(device, args.size, args.batch, args.repeats, detector)
+            base_train, base_infer = rows[0][1], rows[0][2]  # this detector's image-only baseline
+            n = args.batch
+            for label, train, infer in rows:
+                print(f"| {detector} | {label} | {train:.3f} | {n / train:.1f} | {train / base_train:.2f} | "
+                      f"{infer:.3f} | {1000 * infer / n:.0f} | {infer / base_infer:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,50 +1,125 @@
-"""Quality: the `variants` study on a larger synthetic cohort, 3 seeds, both spatialisers (~1.5 h on 2 CPU cores).
+"""Quality: does fusion help, where the image alone is ambiguous and the findings are small?
 
-    .venv/bin/python benchmarks/bench_quality.py --out runs/quality           # CPU budget (128 px, fast preset)
-    .venv/bin/python benchmarks/bench_quality.py --out runs/quality --spatialisers lite   # lite only (~35 min)
-    .venv/bin/python benchmarks/bench_quality.py --out runs/quality-paper --preset paper --jobs 1   # on a GPU
+Two benchmarks, each on synthetic cohorts in the PhysioNet layout, 3 seeds, every run reused on a rerun
+(an interrupted benchmark resumes):
 
-Prints test AP / AR at IoBB 0.5 (mean +- sd over seeds) for baseline, MSF-Net 1D, MSF-Net 3D and MDF-Net
-with the ``lite`` spatialiser, and MSF-Net 3D / MDF-Net with the authors' ``paper`` spatialiser. Every run
-is reused on a rerun, so an interrupted benchmark resumes. Measured on the reference machine: the twelve
-``lite`` runs take 35 min, the four ``paper`` runs 55 min (that spatialiser costs ~5x per step); a smaller
-cohort would fit the hour but be no larger than the demo's.
+    .venv/bin/python benchmarks/bench_quality.py gain --out runs/gain        # ~1.5 h on 2 CPU cores
+    .venv/bin/python benchmarks/bench_quality.py gain --out runs/gain --settings hard@1 hard@0
+    .venv/bin/python benchmarks/bench_quality.py variants --out runs/quality # the four variants, both spatialisers
+
+``gain``: baseline and MDF-Net at the demo's budget (900 patients, ``--preset fast model.image_size=128``)
+on each setting of ``mdfnet synth``: ``demo`` (lobar-sized opacities), and ``hard`` (2-3x smaller, fainter
+opacities, more unlabelled look-alikes) with the clinical signal at 1, 0.5 and 0 (0: the vitals say
+nothing about the lesions, so fusion must not help, nor hurt). Prints test AP at IoBB 0.5 per model
+(mean +- sd), the MDF-Net gain with the paired per-seed gaps, per-class AP, and the wall time per setting;
+writes ``OUT/gain.csv`` and ``OUT/gain.md``.
+
+``variants``: baseline, MSF-Net 1D, MSF-Net 3D and MDF-Net with the ``lite`` spatialiser and MSF-Net 3D /
+MDF-Net with the authors' ``paper`` spatialiser, on a 1,200-patient demo-setting cohort.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from mdfnet.experiments.runner import run_study
 from mdfnet.experiments.tables import to_markdown
+from mdfnet.metrics.keys import metric_key
+from mdfnet.schema import CLASSES
+
+GAIN_SETTINGS = ("demo", "hard@1", "hard@0.5", "hard@0")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/quality")
-    parser.add_argument("--patients", type=int, default=1200)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--preset", default="fast")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--spatialisers", nargs="+", default=["lite", "paper"], choices=["lite", "paper"],
-                        help="the paper spatialiser costs ~3x per step at 128 px (~10x at 512 px)")
-    parser.add_argument("overrides", nargs="*", default=["model.image_size=128"])
-    args = parser.parse_args()
+def cohort_for(out: Path, patients: int, setting: str = "demo", signal: float = 1.0) -> Path:
+    """Synthesise (256 px films, like the demo) and prepare a cohort under ``out``, reusing what exists."""
     from mdfnet.data.prepare import prepare
     from mdfnet.synth import generate
+    from mdfnet.synth import setting as synth_setting
 
-    out = Path(args.out)
     if not (out / "raw" / "planted.json").is_file():
-        generate(out / "raw", patients=args.patients, image_size=256, seed=0)
+        generate(out / "raw", patients=patients, image_size=256, seed=0, spec=synth_setting(setting, signal))
     if not (out / "cohort" / "cohort.csv").is_file():
         prepare(out / "cohort", root=out / "raw")
+    return out / "cohort"
+
+
+def parse_setting(text: str) -> tuple[str, float]:
+    """``hard@0.5`` -> ``("hard", 0.5)``; ``demo`` -> ``("demo", 1.0)``."""
+    name, _, signal = text.partition("@")
+    return name, float(signal) if signal else 1.0
+
+
+def class_column(name: str) -> str:
+    return metric_key("AP", 0.5, "iobb", name)
+
+
+def gain_rows(runs: pd.DataFrame, setting: str, minutes: float) -> dict:
+    """One table row: AP per model, the paired MDF-Net - baseline gaps, per-class AP per model."""
+    by = {v: runs[runs["variant"] == v].set_index("seed") for v in ("baseline", "mdf")}
+    seeds = sorted(set(by["baseline"].index) & set(by["mdf"].index))
+    row: dict = {"setting": setting, "seeds": len(seeds), "minutes": round(minutes, 1)}
+    for v, frame in by.items():
+        values = [float(frame.loc[s, "AP_IoBB_0.50"]) for s in seeds]
+        row[f"{v}_AP"] = statistics.fmean(values)
+        row[f"{v}_AP_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        for name in CLASSES:
+            row[f"{v}_{name}"] = statistics.fmean(float(frame.loc[s, class_column(name)]) for s in seeds)
+    gaps = [100 * float(by["mdf"].loc[s, "AP_IoBB_0.50"] - by["baseline"].loc[s, "AP_IoBB_0.50"]) for s in seeds]
+    row["gap_points"] = statistics.fmean(gaps)
+    row["gap_sd"] = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
+    row["gaps"] = " ".join(f"{g:+.1f}" for g in gaps)
+    return row
+
+
+def gain_markdown(table: pd.DataFrame, title: str) -> str:
+    short = {"Enlarged cardiac silhouette": "heart", "Atelectasis": "atel.", "Pleural abnormality": "pleural",
+             "Consolidation": "consol.", "Pulmonary edema": "edema"}
+    lines = [f"**{title}**", "",
+             "| setting | baseline AP | MDF-Net AP | gain (points) | paired gaps | "
+             + " | ".join(f"{short[c]} B / M" for c in CLASSES) + " | min |",
+             "|---" * (6 + len(CLASSES)) + "|"]
+    for r in table.to_dict("records"):
+        cells = [f"{r[f'baseline_{c}']:.2f} / {r[f'mdf_{c}']:.2f}" for c in CLASSES]
+        lines.append(f"| {r['setting']} | {r['baseline_AP']:.3f} +- {r['baseline_AP_sd']:.3f} | "
+                     f"{r['mdf_AP']:.3f} +- {r['mdf_AP_sd']:.3f} | {r['gap_points']:+.1f} +- {r['gap_sd']:.1f} | "
+                     f"{r['gaps']} | " + " | ".join(cells) + f" | {r['minutes']} |")
+    return "\n".join(lines) + "\n"
+
+
+def gain(args: argparse.Namespace) -> None:
+    out, rows = Path(args.out), []
+    for text in args.settings:
+        name, signal = parse_setting(text)
+        folder = out / text.replace("@", "-signal-")
+        tic = time.perf_counter()
+        cohort = cohort_for(folder, args.patients, name, signal)
+        run_study("variants", cohort, folder / "study", seeds=args.seeds, preset=args.preset,
+                  overrides=args.overrides, jobs=args.jobs, only=["variant-baseline", "variant-mdf"],
+                  log=lambda line: None)
+        runs = pd.read_csv(folder / "study" / "variants_runs.csv")
+        rows.append(gain_rows(runs, text, (time.perf_counter() - tic) / 60))
+        print(f"{text}: done in {rows[-1]['minutes']} min (0 when every run was reused)", flush=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "gain.csv", index=False)
+    text = gain_markdown(table, f"baseline (B) vs MDF-Net (M), {args.patients} synthetic patients per setting, "
+                                f"seeds {args.seeds}, preset {args.preset} {' '.join(args.overrides)}: "
+                                "test AP at IoBB 0.5, per class mean over seeds")
+    (out / "gain.md").write_text(text)
+    print(text)
+
+
+def variants(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    cohort = cohort_for(out, args.patients)
     tables = []
     plans = {"lite": None, "paper": ["variant-msf3d", "variant-mdf"]}  # baseline/msf1d have no spatialiser
     for spatialiser, only in ((s, plans[s]) for s in args.spatialisers):
-        table = run_study("variants", out / "cohort", out / f"spatialiser-{spatialiser}", seeds=args.seeds,
+        table = run_study("variants", cohort, out / f"spatialiser-{spatialiser}", seeds=args.seeds,
                           preset=args.preset, overrides=[*args.overrides, f"model.spatialiser={spatialiser}"],
                           jobs=args.jobs, only=only, log=lambda line: None)
         fused_3d = table["variant"].isin(["msf3d", "mdf"])  # the others have no spatialiser
@@ -53,6 +128,26 @@ def main() -> None:
     table.to_csv(out / "quality.csv", index=False)
     print(to_markdown(table, f"variants x spatialisers, {args.patients} synthetic patients, seeds {args.seeds}, "
                              f"preset {args.preset} {' '.join(args.overrides)}: test AP / AR at IoBB 0.5"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    for name, patients in (("gain", 900), ("variants", 1200)):
+        p = sub.add_parser(name)
+        p.add_argument("--out", default=f"runs/{name}")
+        p.add_argument("--patients", type=int, default=patients)
+        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        p.add_argument("--preset", default="fast")
+        p.add_argument("--jobs", type=int, default=2)
+        p.add_argument("overrides", nargs="*", default=["model.image_size=128"])
+    sub.choices["gain"].add_argument("--settings", nargs="+", default=list(GAIN_SETTINGS),
+                                     help="synth settings, NAME[@clinical signal] (default: %(default)s)")
+    sub.choices["variants"].add_argument("--spatialisers", nargs="+", default=["lite", "paper"],
+                                         choices=["lite", "paper"],
+                                         help="the paper spatialiser costs ~3x per step at 128 px (~10x at 512 px)")
+    args = parser.parse_args()
+    {"gain": gain, "variants": variants}[args.benchmark](args)
 
 
 if __name__ == "__main__":

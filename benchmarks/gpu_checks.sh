@@ -12,8 +12,8 @@
 # then one device call: command "bash benchmarks/gpu_checks.sh", carry [".whl"], timeout_s 600.
 # Everything lands in $OUT (./gpu-checks when unset): log.txt, bench_model.md, train.csv, metrics.json.
 #
-#   1. bench_model.py on CUDA: train step and inference for every variant and spatialiser at 512 px,
-#      ratios to the baseline measured in the same run;
+#   1. bench_model.py on CUDA: train step and inference for every detector, variant and spatialiser at 512 px,
+#      ratios to the same detector's baseline measured in the same run;
 #   2. the CUDA + AMP training path end to end: synthetic data at 512 px, MDF-Net at the paper preset
 #      with train.amp=true for 3 epochs, killed after the first and resumed, then evaluated on test;
 #   3. torchrun on the NCCL backend (one process: the machine has one GPU), 1 epoch.

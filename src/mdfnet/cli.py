@@ -14,7 +14,8 @@ import warnings
 from mdfnet import __version__
 from mdfnet.errors import InputError
 
-COMMANDS = ("synth", "prepare", "train", "evaluate", "score", "compare", "predict", "ablate", "demo", "weights")
+COMMANDS = ("synth", "prepare", "train", "evaluate", "score", "compare", "predict", "ablate", "demo", "weights",
+            "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,8 @@ between the data stage and the model stage; its column names live here and nowhe
 
 from __future__ import annotations
 
+from mdfnet.errors import InputError
+
 # Label ids 1..5 in this order; 0 is background (torchvision convention).
 CLASSES: tuple[str, ...] = (
     "Enlarged cardiac silhouette",
@@ -17,10 +19,20 @@ CLASSES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASSES) + 1  # + background
 CLASS_TO_ID = {name: i + 1 for i, name in enumerate(CLASSES)}
 
+
+def class_name(label_id: int) -> str:
+    """The class of a label id (1..5; 0 is background): ``class_name(4) == "Consolidation"``."""
+    if not 1 <= int(label_id) <= len(CLASSES):
+        raise InputError(f"label id {label_id} is not a lesion class; expected 1..{len(CLASSES)}")
+    return CLASSES[int(label_id) - 1]
+
+
+# The six vital signs measured at ED triage (the feature study's "vitals" subset), and the triage table's
+# numeric columns: the vitals, then the pain score (free text in MIMIC-IV-ED) and the acuity level.
+VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+TRIAGE_FEATURES: tuple[str, ...] = VITALS + ("pain", "acuity")
 # The nine numeric triage/demographic features in the paper's order, then gender.
-NUMERIC_FEATURES: tuple[str, ...] = (
-    "age", "temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity",
-)
+NUMERIC_FEATURES: tuple[str, ...] = ("age",) + TRIAGE_FEATURES
 CLINICAL_FEATURES: tuple[str, ...] = NUMERIC_FEATURES + ("gender",)
 # Gender is coded 0 = F, 1 = M in tensors; NaN means missing.
 GENDER_CODES = {"F": 0.0, "M": 1.0}

@@ -51,3 +51,42 @@ def test_age_at_study():
     age, bad = age_at_study(pd.Series([60.0, 91.0, 30.0]), pd.Series([2150.0, 2150.0, 2150.0]),
                             pd.Series([2153, 2180, 2100]))
     assert age.tolist()[:1] == [63.0] and age.isna().tolist() == [False, True, True] and bad == 2
+
+
+def test_check_value_converts_celsius_and_refuses_what_prepare_would_drop():
+    import pytest
+
+    from mdfnet.data.clean import UNITS, check_value
+    from mdfnet.errors import InputError
+    from mdfnet.schema import NUMERIC_FEATURES
+
+    assert set(UNITS) == set(NUMERIC_FEATURES)
+    assert check_value("temperature", 101.3) == (101.3, None)
+    value, note = check_value("temperature", 38.5)
+    assert value == pytest.approx(101.3) and note == "temperature 38.5 read as deg C: 101.3 deg F"
+    assert check_value("pain", 10.0) == (10.0, None) and check_value("acuity", 1.0) == (1.0, None)
+    with pytest.raises(InputError,
+                       match=r"^form: o2sat=120 is outside the physiological range; expected 50 to 100 \(%\)$"):
+        check_value("o2sat", 120.0, "form")
+    with pytest.raises(InputError,
+                       match=r"temperature=130 is outside .* expected 75 to 115 \(deg F\), or 30 to 45 deg C$"):
+        check_value("temperature", 130.0)
+    with pytest.raises(InputError, match=r"pain=13 is outside .* expected 0 to 10 \(0-10 scale\)$"):
+        check_value("pain", 13.0)
+    with pytest.raises(InputError, match=r"acuity=2.5 is outside .* expected a whole number 1 to 5 \(ESI level\)$"):
+        check_value("acuity", 2.5)
+
+
+def test_one_persons_values_go_through_the_same_rules_and_each_change_is_said():
+    from mdfnet.data.clean import clean_values
+
+    cleaned, changes = clean_values({"temperature": 37.0, "heartrate": 400.0, "acuity": 2.5, "sbp": 120.0})
+    assert cleaned["temperature"] == 37.0 * 9 / 5 + 32 and cleaned["sbp"] == 120.0
+    assert all(np.isnan(cleaned[f]) for f in ("heartrate", "acuity", "age", "o2sat"))
+    assert [(c["feature"], c["rule"], c["reason"]) for c in changes] == [
+        ("temperature", "temperature_celsius_converted", "37 is in the Celsius range [30, 45]: converted to 98.6 F"),
+        ("heartrate", "heartrate_implausible", "400 is outside the plausible range [20, 300]: made missing"),
+        ("acuity", "acuity_implausible", "2.5 is not an ESI level (1, 2, 3, 4 or 5): made missing"),
+    ]
+    values, changes = clean_values({"o2sat": 97.0})
+    assert values["o2sat"] == 97.0 and changes == []

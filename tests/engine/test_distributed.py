@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mdfnet.engine.checkpoint import load_checkpoint
+from mdfnet.metrics.keys import SELECTABLE
 
 
 def test_torchrun_two_cpu_processes(tiny_cohort, tmp_path):
@@ -21,5 +23,10 @@ def test_torchrun_two_cpu_processes(tiny_cohort, tmp_path):
     assert state["epoch"] == 1
     # the DDP wrapper is not saved: keys are the bare model's
     assert not any(k.startswith("module.") for k in state["model"])
-    assert torch.isfinite(torch.tensor(state["history"][0]["loss"]))
+    (row,) = state["history"]
+    assert torch.isfinite(torch.tensor(row["loss"])) and row["loss"] > 0
+    # each rank took 8 train readings / 2 ranks / batch 2 = 2 steps (the sampler shards the data): the
+    # warm-up of the fast preset (lr 0.02, 100 steps) stands at step 2, not at step 4
+    assert row["lr"] == pytest.approx(0.02 * 3 / 100)
+    assert {f"val_{k}" for k in SELECTABLE} <= set(row)  # rank 0 validated
     assert done.stdout.count("epoch 1/1") == 1  # only rank 0 logs

@@ -4,11 +4,13 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset
 from mdfnet.engine.evaluate import evaluate_model, evaluate_run
 from mdfnet.engine.train import train
+from mdfnet.report.plots import CURVES_SIZE, PR_SIZE
 
 
 class OracleModel(torch.nn.Module):
@@ -47,10 +49,20 @@ def test_evaluate_run_writes_metrics_predictions_and_figures(tiny_cohort, tmp_pa
     metrics = evaluate_run(run, "test", "best", n_overlays=2)
     out = run / "eval_test_best"
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["n_images"] == 2 and saved["split"] == "test" and "AP_IoBB_0.50" in saved
-    assert metrics["n_images"] == 2
-    for det in json.loads((out / "predictions.json").read_text()):
+    assert saved["n_images"] == 2 and saved["split"] == "test" and saved["checkpoint"] == "best"
+    assert saved["n_ground_truth"] == 2 and saved["variant"] == "mdf"
+    assert saved["AP_IoBB_0.50"] == metrics["AP_IoBB_0.50"] and 0.0 <= saved["AP_IoBB_0.50"] <= 1.0
+    gt = json.loads((out / "ground_truth.json").read_text())
+    assert [(a["image_id"], a["bbox"]) for a in gt["annotations"]] == [(11, [10.0, 10.0, 30.0, 25.0]),
+                                                                      (12, [50.0, 40.0, 30.0, 25.0])]
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert saved["n_detections"] == len(predictions)
+    for det in predictions:
         x, y, w, h = det["bbox"]
+        assert det["image_id"] in (11, 12)  # the test split only
         assert 0 <= x and x + w <= 96 + 1e-3 and 0 <= y and y + h <= 80 + 1e-3  # original pixels
-    assert (out / "ap_ar_vs_iobb.png").stat().st_size > 0 and (out / "pr_curves.png").stat().st_size > 0
-    assert len(list(out.glob("overlay_*.png"))) == 2
+    with Image.open(out / "ap_ar_vs_iobb.png") as curves, Image.open(out / "pr_curves.png") as pr:
+        assert (curves.size, pr.size) == (CURVES_SIZE, PR_SIZE)
+    assert sorted(p.name for p in out.glob("overlay_*.png")) == ["overlay_P2R000010.png", "overlay_P2R000011.png"]
+    with Image.open(out / "overlay_P2R000010.png") as overlay:
+        assert overlay.size == (96, 80)

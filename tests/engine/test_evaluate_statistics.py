@@ -11,8 +11,9 @@ import pytest
 from evaluation_case import FAR, evaluate_planned, write_case_cohort
 from PIL import Image
 
-from mdfnet.engine.evaluate import eval_dir, read_evaluation
+from mdfnet.engine.evaluate import read_evaluation
 from mdfnet.errors import InputError
+from mdfnet.layout import RunLayout
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 
 # Consolidation under detector A: 6 far boxes at 0.95 before 4 hits at 0.8 (recall 0.2 .. 0.8 of 10 lesions
@@ -26,7 +27,7 @@ def evaluated(tmp_path_factory, cohort_writer, make_config):
     """Detector A evaluated with plots, 200 resamples, seed 3."""
     root = tmp_path_factory.mktemp("evaluated")
     cohort = write_case_cohort(root / "cohort", cohort_writer)
-    out = eval_dir(root / "run_a", "test", "best")
+    out = RunLayout(root / "run_a").eval_dir("test", "best")
     metrics = evaluate_planned("A", cohort, make_config, out, plots=True, n_overlays=1, n_resamples=200, seed=3)
     return metrics, out
 

@@ -11,6 +11,7 @@ import yaml
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.engine.train import TrainingDiverged, train
 from mdfnet.errors import InputError
+from mdfnet.metrics.keys import SELECTABLE
 
 
 def test_run_folder_holds_config_history_and_loadable_checkpoints(tiny_cohort, tmp_path, make_config):
@@ -90,3 +91,23 @@ def test_existing_run_needs_resume_and_missing_cohort_is_clear(tiny_cohort, tmp_
         train(make_config(tiny_cohort), tmp_path / "nothing", resume=True)
     with pytest.raises(InputError, match="not found"):
         train(make_config(tmp_path / "no_cohort"), tmp_path / "x", log=lambda *_: None)
+
+
+def test_any_selectable_metric_selects_best_pt_and_every_one_is_recorded(tiny_cohort, tmp_path, make_config):
+    out = tmp_path / "run"
+    cfg = make_config(tiny_cohort, epochs=1, select_metric="AP_IoBB_0.75")
+    summary = train(cfg, out, log=lambda *_: None)
+    with (out / "metrics.csv").open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert [c for c in row if c.startswith("val_")] == [f"val_{k}" for k in SELECTABLE]
+    best = load_checkpoint(out / "best.pt")  # written: the metric is recorded, so it can improve
+    assert best["epoch"] == 1 and best["best"] == pytest.approx(float(row["val_AP_IoBB_0.75"]))
+    assert summary == {"best_epoch": 1, "best_AP_IoBB_0.75": best["best"], "epochs": 1}
+
+
+def test_a_config_made_in_python_is_validated_before_training(tiny_cohort, tmp_path, make_config):
+    cfg = make_config(tiny_cohort, epochs=1)
+    cfg.train.batch_size = 0  # set on the object: load-time validation never saw it
+    with pytest.raises(InputError, match=r"^train\.batch_size=0: expected a whole number >= 1$"):
+        train(cfg, tmp_path / "run", log=lambda *_: None)
+    assert not (tmp_path / "run").exists()

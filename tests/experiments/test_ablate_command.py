@@ -17,7 +17,7 @@ def test_dry_run_lists_every_run_and_trains_nothing(tiny_cohort, tmp_path, capsy
 def test_unknown_study_and_bad_seed_are_one_line_errors(tiny_cohort, tmp_path, capsys):
     assert main(["ablate", "fusions", "--cohort", str(tiny_cohort), "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == ("mdfnet ablate: error: unknown study 'fusions'; expected one of variants, "
-                                       "fusion, backbones, features, correlation\n")
+                                       "fusion, backbones, features, detectors, correlation\n")
     assert main(["ablate", "variants", "--cohort", str(tiny_cohort), "--out", str(tmp_path), "--seeds", "x"]) == 2
     assert capsys.readouterr().err == "mdfnet ablate: error: --seeds: 'x' is not an integer\n"
     assert main(["ablate", "fusion", "model.fusion=film", "--cohort", str(tiny_cohort), "--out", str(tmp_path),

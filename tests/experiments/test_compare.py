@@ -11,9 +11,9 @@ import pytest
 from evaluation_case import evaluate_planned, write_case_cohort
 
 from mdfnet.cli import main
-from mdfnet.engine.evaluate import eval_dir
 from mdfnet.errors import InputError
 from mdfnet.experiments.compare import compare_runs
+from mdfnet.layout import RunLayout
 
 # Detector A: heart AP 1, consolidation AP 41 * 0.4 / 101 (tests/engine/test_evaluate_statistics.py); B: all 1.
 AP_A = (1 + 41 * 0.4 / 101) / 2
@@ -25,7 +25,7 @@ def runs(tmp_path_factory, cohort_writer, make_config):
     root = tmp_path_factory.mktemp("compare")
     cohort = write_case_cohort(root / "cohort", cohort_writer)
     for detector in "ab":
-        evaluate_planned(detector.upper(), cohort, make_config, eval_dir(root / detector, "test", "best"),
+        evaluate_planned(detector.upper(), cohort, make_config, RunLayout(root / detector).eval_dir("test", "best"),
                          n_resamples=10)
     for name, seeds in (("ab", "ab"), ("bb", "bb")):
         for seed, detector in enumerate(seeds):
@@ -85,7 +85,8 @@ def test_a_run_without_a_test_evaluation(runs, tmp_path, capsys):
 
 def test_runs_on_different_cohorts_or_splits(runs, tmp_path, cohort_writer, make_config):
     cohort = write_case_cohort(tmp_path / "smaller", cohort_writer, n_test=18)
-    evaluate_planned("B", cohort, make_config, eval_dir(tmp_path / "other", "test", "best"), n_resamples=10)
+    other = RunLayout(tmp_path / "other").eval_dir("test", "best")
+    evaluate_planned("B", cohort, make_config, other, n_resamples=10)
     a, other = runs / "a" / "eval_test_best", tmp_path / "other" / "eval_test_best"
     with pytest.raises(InputError) as err:
         compare_runs(runs / "a", tmp_path / "other", n_resamples=10)

@@ -4,9 +4,11 @@ import json
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from mdfnet.cli import main
-from mdfnet.experiments.demo import summarise, verdict
+from mdfnet.experiments.demo import first_seed_test_predictions, summarise, verdict
+from mdfnet.report.plots import CURVES_SIZE
 
 
 def test_summary_pairs_seeds_and_checks_the_claim():
@@ -26,6 +28,16 @@ def test_summary_pairs_seeds_and_checks_the_claim():
     assert "NOT shown" in verdict(s)
 
 
+def test_overlays_read_the_checkpoint_each_run_was_evaluated_from(tmp_path):
+    runs = pd.DataFrame({"variant": ["baseline", "baseline", "mdf"], "seed": [1, 0, 0],
+                         "run": ["runs/variant-baseline/seed_1", "runs/variant-baseline/seed_0", "runs/variant-mdf/seed_0"],
+                         "checkpoint": ["best", "last", "best"]})  # validation never defined: evaluated from last.pt
+    assert first_seed_test_predictions(tmp_path, runs, "baseline") == \
+        tmp_path / "runs" / "variant-baseline" / "seed_0" / "eval_test_last" / "predictions.json"
+    assert first_seed_test_predictions(tmp_path, runs, "mdf") == \
+        tmp_path / "runs" / "variant-mdf" / "seed_0" / "eval_test_best" / "predictions.json"
+
+
 def test_demo_runs_end_to_end_at_a_toy_budget(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--patients", "30", "--seeds", "0", "1", "--jobs", "1",
@@ -37,7 +49,8 @@ def test_demo_runs_end_to_end_at_a_toy_budget(tmp_path, capsys):
     assert "| baseline (image only) |" in report and "| MDF-Net (image + clinical) |" in report
     assert "Paired bootstrap over the same resampled test patients" in report
     assert len(summary["paired_AP_IoBB_0.50_diff_ci95"]) == 2 and 0 < summary["paired_AP_IoBB_0.50_p"] <= 1
-    assert (out / "study" / "variants_thresholds.png").is_file()
+    with Image.open(out / "study" / "variants_thresholds.png") as curves:
+        assert curves.size == CURVES_SIZE
     runs = pd.read_csv(out / "study" / "variants_runs.csv")
     assert sorted(runs["variant"]) == ["baseline", "baseline", "mdf", "mdf"]
     printed = capsys.readouterr().out

@@ -46,7 +46,7 @@ def test_variants_fusion_and_backbone_specs_label_themselves():
 
 def test_unknown_study_backbone_or_misplaced_option_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="unknown study 'fusions'; expected one of variants, fusion, backbones, "
-                                         "features, correlation"):
+                                         "features, detectors, correlation"):
         run_study("fusions", tmp_path, tmp_path / "out")
     with pytest.raises(InputError, match=r"unknown backbone\(s\) \['vgg16'\]"):
         study_specs("backbones", ["vgg16"])
@@ -78,3 +78,11 @@ def test_every_study_names_a_reference_row_among_its_specs():
     # a subset without the reference compares with its first row
     assert reference_spec(STUDIES["backbones"], study_specs("backbones", ["resnet18"])).slug == \
         "backbone-resnet18_variant-baseline"
+
+
+def test_detectors_study_crosses_every_detector_with_every_variant_on_fpn():
+    specs = study_specs("detectors")
+    assert [(s.labels["detector"], s.labels["variant"]) for s in specs] == [
+        (d, v) for d in ("maskrcnn", "retinanet", "fcos") for v in ("baseline", "msf1d", "msf3d", "mdf")]
+    assert specs[11].overrides == {"model": {"detector": "fcos", "variant": "mdf", "fpn": True}}
+    assert specs[11].slug == "detector-fcos_variant-mdf" and len({s.slug for s in specs}) == 12

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from evaluation_case import evaluate_planned, write_case_cohort
 
-from mdfnet.engine.evaluate import eval_dir
 from mdfnet.experiments import runner
 from mdfnet.experiments.compare import study_comparisons
 from mdfnet.experiments.studies import get_study, study_specs
+from mdfnet.layout import RunLayout
 
 AP_A = (1 + 41 * 0.4 / 101) / 2  # detector A's AP at IoBB 0.5; B's is 1 (tests/engine/test_evaluate_statistics.py)
 YOUNG_A = (1 + 81 * 0.8 / 101) / 2  # A on readings of age < 45; 0.5 on 65-79; B: 1 on both
@@ -27,15 +27,16 @@ def study(tmp_path_factory, cohort_writer, make_config):
     root = tmp_path_factory.mktemp("study")
     cohort = write_case_cohort(root / "cohort", cohort_writer)
     for detector in "AB":
-        evaluate_planned(detector, cohort, make_config, eval_dir(root / detector, "test", "best"), n_resamples=20)
-        shutil.copytree(eval_dir(root / detector, "test", "best"), eval_dir(root / detector, "val", "best"))
+        run = RunLayout(root / detector)
+        evaluate_planned(detector, cohort, make_config, run.eval_dir("test", "best"), n_resamples=20)
+        shutil.copytree(run.eval_dir("test", "best"), run.eval_dir("val", "best"))
     out, rows = root / "out", []
     specs = {spec.labels["fusion"]: spec for spec in study_specs("fusion")}
     for fusion, detectors in (("sum", "AA"), ("hadamard", "BA")):
         for seed, detector in enumerate(detectors):
             run = Path("runs") / specs[fusion].slug / f"seed_{seed}"
             shutil.copytree(root / detector, out / run)
-            metrics = {s: runner.read_metrics(eval_dir(out / run, s, "best") / "metrics.json") for s in ("val", "test")}
+            metrics = {s: runner.read_metrics(RunLayout(out / run).eval_metrics(s, "best")) for s in ("val", "test")}
             rows.append(runner.run_row(specs[fusion], seed, run, "best", metrics))
     return out, pd.DataFrame(rows), specs
 

@@ -1,7 +1,12 @@
+import math
+import re
+
 import pytest
 import torch
 
+from mdfnet.errors import InputError
 from mdfnet.model.clinical import ClinicalEncoder, fit_statistics
+from mdfnet.schema import CLINICAL_FEATURES
 
 NAN = float("nan")
 
@@ -56,9 +61,24 @@ def test_statistics_travel_in_the_state_dict():
 
 
 def test_bad_subset_and_width_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown"):
+    subset = re.escape(f"clinical features must be a non-empty subset of {CLINICAL_FEATURES}, got ")
+    with pytest.raises(InputError, match=subset + r"unknown \['bmi'\]$"):
         ClinicalEncoder(("age", "bmi"))
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(InputError, match=subset + "an empty subset$"):  # the first half of the message kept
+        ClinicalEncoder(())
+    with pytest.raises(InputError, match="^clinical dim 18 is too small for 18 numeric columns and a gender embedding$"):
         ClinicalEncoder(dim=18, missing_indicators=True)
-    with pytest.raises(ValueError, match=r"\[N, 10\]"):
+    with pytest.raises(InputError, match=r"\[N, 10\]"):
         ClinicalEncoder()(torch.zeros(2, 9))
+
+
+def test_fit_medians_is_nan_aware_with_the_mean_of_the_two_middle_values():
+    from mdfnet.model.clinical import fit_medians
+
+    clinical = torch.full((4, 10), NAN)
+    clinical[:, 0] = torch.tensor([40.0, 90.0, 60.0, NAN])     # odd count: the middle value
+    clinical[:, 1] = torch.tensor([98.0, 104.0, 100.0, 99.0])  # even count: (99 + 100) / 2
+    medians = fit_medians(clinical)
+    assert medians.shape == (9,)
+    assert medians[0].item() == 60.0 and medians[1].item() == 99.5
+    assert math.isnan(medians[2].item())  # missing in every row

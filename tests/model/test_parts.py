@@ -7,6 +7,7 @@ from collections import OrderedDict
 import pytest
 import torch
 from torchvision.models import mobilenet_v3_small
+from torchvision.ops import MultiScaleRoIAlign
 
 from mdfnet.errors import InputError
 from mdfnet.model.backbones import build_backbone
@@ -79,3 +80,61 @@ def test_random_init_says_so_and_a_missing_file_is_a_clear_error(tmp_path):
     torch.save({"fc.weight": torch.zeros(1)}, wrong)
     with pytest.raises(InputError, match="does not fit resnet18"):
         build_backbone("resnet18", 64, pretrained=wrong)
+
+
+def test_film_box_head_starts_as_the_plain_head_and_then_gates_it():
+    from torchvision.models.detection.faster_rcnn import TwoMLPHead
+
+    from mdfnet.model.heads import FiLMBoxHead
+
+    torch.manual_seed(0)
+    head, plain = FiLMBoxHead(pooled=12, clinical_dim=3, hidden=5), TwoMLPHead(12, 5)
+    plain.fc6.load_state_dict(head.fc6.state_dict())
+    plain.fc7.load_state_dict(head.fc7.state_dict())
+    pooled, vector = torch.randn(4, 12), torch.randn(4, 3)
+    x = torch.cat([pooled, vector], dim=1)
+    assert head(x).shape == (4, 5)
+    torch.testing.assert_close(head(x), plain(pooled))  # zero-initialised FiLM: the vector does nothing yet
+    with torch.no_grad():
+        head.film.bias[:5] = -1.0  # gamma = -1 zeroes every hidden unit: fc7 sees only beta = 0
+    torch.testing.assert_close(head(x), torch.relu(head.fc7.bias).expand(4, 5))
+
+
+def test_finest_level_is_the_pyramids_finest_map_and_uses_every_parameter():
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+
+    from mdfnet.model.backbones import FinestLevel, build_backbone
+
+    torch.manual_seed(0)
+    backbone = build_backbone("mobilenet_v3_small", 16, stride=8)
+    assert isinstance(backbone, FinestLevel)
+    x = torch.randn(2, 3, 64, 64)
+    out = backbone(x)
+    assert list(out) == ["0"] and out["0"].shape == (2, 16, 8, 8)
+    # the same as torchvision's full pyramid's finest level, with the same weights
+    full = BackboneWithFPN(backbone.body, {}, [1, 1, 1], 16)
+    full.body, full.fpn.inner_blocks = backbone.body, backbone.fpn.inner_blocks
+    full.fpn.layer_blocks = torch.nn.ModuleList([backbone.fpn.layer_blocks[0]] * 3)
+    torch.testing.assert_close(out["0"], next(iter(full(x).values())))
+    out["0"].sum().backward()
+    assert all(p.grad is not None for p in backbone.parameters())  # DDP needs no find_unused_parameters
+    assert build_backbone("mobilenet_v3_small", 16, stride=16)(x)["0"].shape == (2, 16, 4, 4)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_pool_shared_equals_roi_align_row_by_row(fused):
+    from mdfnet.model.heads import pool_shared
+
+    pool = (FusedRoIPool if fused else MultiScaleRoIAlign)(["0"], output_size=7, sampling_ratio=2)
+    g = torch.Generator().manual_seed(0)
+    maps = torch.rand(3, 8, 8, 8, generator=g)  # 3 rows of one 256 px film, stride 32
+    features = OrderedDict([("0", maps), (CLINICAL_KEY, torch.rand(3, 5, generator=g))])
+    boxes = torch.tensor([[10.0, 20, 120, 200], [0, 0, 256, 256], [100, 100, 110, 104]])
+    shapes = [(256, 256)] * 3
+    assert pool_shared(pool, features, [boxes] * 3, shapes) is None  # the pool has not run yet: no scale
+    expected = pool(features, [boxes] * 3, shapes)
+    got = pool_shared(pool, features, [boxes] * 3, shapes)
+    assert got.shape == expected.shape == ((9, 8 * 49 + 5) if fused else (9, 8, 7, 7))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    assert pool_shared(pool, features, [boxes, boxes.clone(), boxes], shapes) is None  # not the same proposals
+    assert pool_shared(pool, features, [boxes] * 3, [(256, 256), (256, 256), (224, 256)]) is None

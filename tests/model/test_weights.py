@@ -47,7 +47,7 @@ def test_cached_imagenet_file_is_loaded_into_both_paper_backbones(torch_home):
         for key, value in body.items():
             assert torch.equal(value, state[f"features.{key}"]), key
     fast = mdfnet.build_model("baseline", preset="fast", image_size=64, pretrained_backbone="imagenet")
-    assert torch.equal(fast.backbone.body[0][0].weight, state["features.0.0.weight"])
+    assert torch.equal(fast.backbone.body["0"][0].weight, state["features.0.0.weight"])  # FinestLevel's stages
 
 
 def test_a_file_of_the_wrong_architecture_names_the_file_and_the_first_mismatch(torch_home):

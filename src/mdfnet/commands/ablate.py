@@ -6,8 +6,9 @@ import argparse
 
 from mdfnet.errors import InputError
 
-STUDIES_HELP = ("variants (Figs. 2b, 2c, 6a, 6b), fusion (Fig. 4), backbones (Fig. 3), "
-                "features (Fig. 5c), correlation (Fig. 5b, no training)")
+STUDIES_HELP = ("variants (Figs. 2b, 2c, 6a, 6b), fusion (Fig. 4), backbones (Fig. 3), features (Fig. 5c), "
+                "detectors (ours: the four variants on Mask R-CNN, RetinaNet and FCOS), "
+                "correlation (Fig. 5b, no training)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

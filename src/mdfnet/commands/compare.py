@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from mdfnet.schema import SPLITS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "several seeds the per-seed paired differences (mean +- sd) are shown too.")
     p.add_argument("run_a", metavar="RUN_A", help="run folder, or folder of seed_<s> runs (the reference)")
     p.add_argument("run_b", metavar="RUN_B", help="run folder, or folder of seed_<s> runs")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--resamples", type=int, default=1000, help="patient-bootstrap resamples (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default: 0)")
     p.add_argument("--out", type=Path, help="also write every key as JSON here")
@@ -43,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
 def summary_text(result: dict) -> str:
     """A Markdown table of the class-mean AP/AR at 0.5 and over thresholds, and per-class AP at 0.5 (every
     other key is in ``--out``)."""
-    from mdfnet.metrics.keys import ci_key, diff_key, metric_key, p_key
+    from mdfnet.metrics.keys import KINDS, ci_key, diff_key, metric_key, p_key
 
     settings, per_seed, overlap = result["bootstrap"], result["seeds"], result["overlap"]
-    keys = [metric_key(kind, t, overlap) for t in (0.5, None) for kind in ("AP", "AR")]
+    keys = [metric_key(kind, t, overlap) for t in (0.5, None) for kind in KINDS]
     keys += [metric_key("AP", 0.5, overlap, name) for name in result["classes"]]
     lines = [f"A: {', '.join(result['runs']['a'])}", f"B: {', '.join(result['runs']['b'])}",
              f"{settings['n_resamples']} resamples of {settings['n_groups']} {settings['resampled']} (seed "

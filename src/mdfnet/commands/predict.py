@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{name}", default=None, help="F or M" if name == "gender" else None)
     p.add_argument("--feature", action="append", default=[], metavar="NAME=VALUE",
                    help="a clinical value by its schema name (repeatable), e.g. --feature temperature=61.5")
+    p.add_argument("--explain", action="store_true",
+                   help="per detection, the change of its score when each entered value is left out, or set to "
+                        "the train median (one extra pass of the clinical branch and heads per value)")
     p.add_argument("--out", default="predictions", help="folder for predictions.json and overlays")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -56,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
         source = f"{args.csv} row {i}" if args.csv else "command line"
         if not Path(image).is_file():
             raise InputError(f"{source}: image {image} not found")
-        result = predictor.predict(image, clinical)
+        result = predictor.predict(image, clinical, explain=args.explain)
         result["overlay"] = str(overlay(result, out / f"overlay_{i:04d}_{Path(image).stem}.png"))
         results.append(result)
         missing = f" (missing: {', '.join(result['missing'])})" if result["missing"] else ""
         print(f"{image}: {len(result['detections'])} detections{missing}")
+        for change in result["cleaned"]:
+            print(f"  cleaned {change['feature']}: {change['reason']}")
     (out / "predictions.json").write_text(json.dumps(results, indent=2))
     print(f"written to {out}/predictions.json")
     return 0

@@ -27,11 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="raw: the four PhysioNet folders (default); mimic-eye: MIMIC-Eye 1.0.0's folders; "
                              "coco: a COCO file + per-image CSV (not chest X-rays)")
     parser.add_argument("--images", type=int, default=400, help="coco layout: frames (default 400)")
+    parser.add_argument("--setting", choices=("demo", "hard"), default="demo",
+                        help="demo: lobar-sized opacities (default); hard: 2-3x smaller, fainter opacities and more "
+                             "unlabelled look-alikes (see SYNTH_README.md)")
+    parser.add_argument("--clinical-signal", type=float, default=1.0,
+                        help="scales every link from a cause to the clinical values: 1 = full (default), "
+                             "0 = the vitals say nothing about the lesions")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mdfnet.synth import generate, generate_mimic_eye
+    from mdfnet.synth import generate, generate_mimic_eye, setting
 
     start = time.perf_counter()
     if args.layout == "coco":
@@ -42,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
               f"in {time.perf_counter() - start:.1f} s; see {args.out}/SYNTH_README.md")
         return 0
     write = generate_mimic_eye if args.layout == "mimic-eye" else generate
-    planted = write(args.out, patients=args.patients, image_size=args.image_size, seed=args.seed)
+    spec = setting(args.setting, args.clinical_signal)
+    planted = write(args.out, patients=args.patients, image_size=args.image_size, seed=args.seed, spec=spec)
     readings = planted["readings"]
     print(f"wrote {readings['read']} readings ({readings['kept']} linkable, "
           f"{planted['labels']['readings_without_finding']} without finding) for {args.patients} patients "

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="YAML file with model/data/train sections")
     p.add_argument("--preset", default="paper", help="paper (the authors' settings) or fast (CPU-friendly)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds: OUT/seed_<s> each")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="several seeds: a run folder each, in OUT")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=run)
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mdfnet.engine.train import TrainingDiverged, train
+    from mdfnet.layout import RunLayout
     from mdfnet.model.weights import check_weights_available
 
     cfg = load_config(args.config, args.preset, args.overrides)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     try:
         for seed in seeds:
-            out = Path(args.out) / f"seed_{seed}" if args.seeds else Path(args.out)
+            out = RunLayout.of_seed(args.out, seed).root if args.seeds else Path(args.out)
             results[seed] = train(apply_overrides(cfg, {"train": {"seed": seed}}), out, resume=args.resume)
             print(f"seed {seed}: {json.dumps(results[seed])}")
     except TrainingDiverged as err:

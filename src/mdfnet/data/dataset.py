@@ -75,6 +75,17 @@ class CohortDataset(Dataset):
     def __len__(self) -> int:
         return len(self.frame)
 
+    def resized_boxes(self) -> np.ndarray:
+        """Every ground-truth box of the split in model-input pixels (S x S, no augmentation), ``[K, 4]`` xyxy."""
+        sizes = self.frame.set_index("reading_id")[["image_width", "image_height"]]
+        out = [np.zeros((0, 4), np.float32)]
+        for reading_id, (xyxy, _labels) in self._boxes.items():
+            if reading_id in sizes.index:
+                width, height = sizes.loc[reading_id]
+                scale = np.array([self.image_size / width, self.image_size / height] * 2, dtype=np.float32)
+                out.append(np.clip(xyxy * scale, 0, self.image_size))
+        return np.concatenate(out)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         row = self.frame.iloc[index]
         size = self.image_size

@@ -56,22 +56,33 @@ def read_ellipses(path: Path) -> list[dict[str, str]]:
         raise InputError(f"{path}: not a readable CSV ({type(err).__name__})") from None
 
 
-def ellipse_classes(row: dict[str, str], counts: dict) -> list[str]:
-    """The distinct classes marked True on one ellipse, in CLASSES order (pleural merge counted)."""
+def add_label_counts(a: dict, b: dict) -> dict:
+    """The sum of two ``labels`` count sections (a new dict; ``boxes_by_class`` summed per class)."""
+    return {key: add_label_counts(value, b[key]) if isinstance(value, dict) else value + b[key]
+            for key, value in a.items()}
+
+
+def ellipse_classes(row: dict[str, str]) -> tuple[list[str], bool]:
+    """The distinct classes marked True on one ellipse, in CLASSES order, and whether two pleural labels
+    were merged into one Pleural abnormality."""
     found = [LABEL_TO_CLASS[k.lower()] for k, v in row.items()
              if k.lower() in LABEL_TO_CLASS and v.lower() in _TRUE]
     tally = Counter(found)
-    if tally[PLEURAL] > 1:
-        counts["pleural_labels_merged"] += 1
-    return [c for c in CLASSES if c in tally]
+    return [c for c in CLASSES if c in tally], tally[PLEURAL] > 1
 
 
-def ellipses_to_boxes(rows: list[dict[str, str]], width: float, height: float, counts: dict, *,
-                      min_certainty: float | None = None, source: Path | str = "") -> list[Box]:
-    """Turn one reading's ellipse rows into boxes (one per ellipse and class), updating ``counts``."""
+def ellipses_to_boxes(rows: list[dict[str, str]], width: float, height: float, *,
+                      min_certainty: float | None = None, source: Path | str = "") -> tuple[list[Box], dict]:
+    """Turn one reading's ellipse rows into boxes (one per ellipse and class).
+
+    Returns the boxes and this reading's counts (:func:`new_label_counts`'s keys; sum readings with
+    :func:`add_label_counts`).
+    """
+    counts = new_label_counts()
     boxes: list[Box] = []
     for line, row in enumerate(rows, start=2):
-        classes = ellipse_classes(row, counts)
+        classes, merged = ellipse_classes(row)
+        counts["pleural_labels_merged"] += int(merged)
         if not classes:
             counts["ellipses_without_class"] += 1
             continue
@@ -91,7 +102,7 @@ def ellipses_to_boxes(rows: list[dict[str, str]], width: float, height: float, c
                 continue
             counts["boxes_by_class"][label] += 1
             boxes.append((label, *box, certainty))
-    return boxes
+    return boxes, counts
 
 
 def clip_box(coords: list[float], width: float, height: float) -> tuple[float, float, float, float] | None:

@@ -23,7 +23,8 @@ from mdfnet.data.images import image_is_readable
 from mdfnet.data.sources import BUILDER_STAY_ID, RawTables, Sources, file_exists, locate, read_sources
 from mdfnet.data.split import check_no_leakage, official_split, split_by_patient, split_summary
 from mdfnet.errors import InputError
-from mdfnet.schema import BOX_COLUMNS, BOX_COUNT_COLUMNS, CLASSES, CLINICAL_FEATURES, COHORT_COLUMNS
+from mdfnet.schema import (BOX_COLUMNS, BOX_COUNT_COLUMNS, CLASSES, CLINICAL_FEATURES, COHORT_COLUMNS,
+                           TRIAGE_FEATURES)
 
 EXCLUSION_REASONS: tuple[str, ...] = (
     "eye_tracking_discarded",  # REFLACX flagged the reading's eye-tracking data as discarded
@@ -56,9 +57,9 @@ def prepare(out_dir: str | Path, *, root=None, mimic_cxr_jpg=None, mimic_iv=None
     kept["stay_id"] = kept[f"stay_id_{link_mode}"].astype("int64")
 
     triage, cleaning = clean.clean_triage(tables.triage)
-    kept = add_clinical(kept, tables.patients, triage, cleaning)
-    label_counts = labels.new_label_counts()
-    boxes = collect_boxes(kept, label_counts, min_certainty)
+    kept, joining = add_clinical(kept, tables.patients, triage)
+    cleaning.update(joining)
+    boxes, label_counts = collect_boxes(kept, min_certainty)
     kept = add_box_counts(kept, boxes)
     label_counts["readings_without_finding"] = int((kept[list(BOX_COUNT_COLUMNS)].sum(axis=1) == 0).sum())
 
@@ -167,38 +168,42 @@ def exclusion_reasons(readings: pd.DataFrame, mode: str, readable: dict[str, boo
     return pd.Series(reason, index=readings.index)
 
 
-def add_clinical(kept: pd.DataFrame, patients: pd.DataFrame, triage: pd.DataFrame, cleaning: dict) -> pd.DataFrame:
-    """Join age and gender (patients) and the cleaned vitals (triage) onto the kept readings."""
+def add_clinical(kept: pd.DataFrame, patients: pd.DataFrame, triage: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The kept readings with age and gender (patients) and the cleaned vitals (triage) joined on, and the
+    counts of what the join met: ``age_implausible``, ``gender_unknown``, ``triage_duplicate_stays``."""
+    kept, counts = kept.copy(), {}
     people = patients.drop_duplicates("subject_id").set_index("subject_id")
     who = people.reindex(kept["subject_id"].to_numpy())
-    age, cleaning["age_implausible"] = clean.age_at_study(
+    age, counts["age_implausible"] = clean.age_at_study(
         pd.Series(who["anchor_age"].to_numpy()), pd.Series(who["anchor_year"].to_numpy()),
         pd.Series(kept["study_datetime"].dt.year.to_numpy()))
     kept["age"] = age.to_numpy()
     gender = who["gender"].astype("string").str.strip().str.upper()
     known = gender.isin(["F", "M"]).fillna(False).to_numpy()
-    cleaning["gender_unknown"] = int((~known & gender.notna().to_numpy()).sum())
+    counts["gender_unknown"] = int((~known & gender.notna().to_numpy()).sum())
     kept["gender"] = np.where(known, gender.to_numpy(dtype=object), None)
-    cleaning["triage_duplicate_stays"] = int(triage["stay_id"].duplicated().sum())
+    counts["triage_duplicate_stays"] = int(triage["stay_id"].duplicated().sum())
     vitals = triage.drop_duplicates("stay_id").set_index("stay_id").reindex(kept["stay_id"].to_numpy())
-    for feature in ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity"):
+    for feature in TRIAGE_FEATURES:
         kept[feature] = vitals[feature].to_numpy()
-    return kept
+    return kept, counts
 
 
-def collect_boxes(kept: pd.DataFrame, counts: dict, min_certainty: float | None) -> pd.DataFrame:
-    """Read each kept reading's ellipses and return boxes.csv rows."""
-    rows = []
+def collect_boxes(kept: pd.DataFrame, min_certainty: float | None) -> tuple[pd.DataFrame, dict]:
+    """Read each kept reading's ellipses; return the boxes.csv rows and the ``labels`` counts of all readings."""
+    rows, counts = [], labels.new_label_counts()
     for reading_id, path, width, height in zip(kept["reading_id"], kept["ellipse_path"], kept["image_width"],
                                                kept["image_height"]):
-        found = labels.ellipses_to_boxes(labels.read_ellipses(path), float(width), float(height), counts,
-                                         min_certainty=min_certainty, source=path)
+        found, seen = labels.ellipses_to_boxes(labels.read_ellipses(path), float(width), float(height),
+                                               min_certainty=min_certainty, source=path)
         rows.extend((reading_id, *box) for box in found)
-    return pd.DataFrame(rows, columns=list(BOX_COLUMNS))
+        counts = labels.add_label_counts(counts, seen)
+    return pd.DataFrame(rows, columns=list(BOX_COLUMNS)), counts
 
 
 def add_box_counts(kept: pd.DataFrame, boxes: pd.DataFrame) -> pd.DataFrame:
-    """Add one ``n_<class>`` column per class: how many boxes of it the reading has."""
+    """The kept readings with one ``n_<class>`` column per class: how many boxes of it the reading has."""
+    kept = kept.copy()
     table = pd.crosstab(boxes["reading_id"], boxes["label"]) if len(boxes) else pd.DataFrame()
     for name, column in zip(CLASSES, BOX_COUNT_COLUMNS):
         per_reading = table[name] if name in table else pd.Series(dtype="int64")

@@ -3,9 +3,9 @@
 Ground truth always comes from ``boxes.csv`` in original pixels, never from an augmented sample;
 predictions are scaled back from the S x S model input to original pixels before matching.
 
-An evaluation folder ``<run>/eval_<split>_<checkpoint>/`` (:func:`eval_dir`) holds ``metrics.json``,
-``predictions.json`` (COCO results), ``ground_truth.json`` (COCO, each image with its ``patient_id``:
-all that a paired comparison of two runs needs, see :func:`read_evaluation`), ``cases.csv`` and figures.
+An evaluation folder (:meth:`mdfnet.layout.RunLayout.eval_dir`) holds the metrics, the predictions (COCO
+results), the ground truth (COCO, each image with its ``patient_id``: all that a paired comparison of two
+runs needs, see :func:`read_evaluation`), the per-case table and figures; :mod:`mdfnet.layout` names them.
 """
 
 from __future__ import annotations
@@ -23,27 +23,21 @@ from torch.utils.data import DataLoader
 from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
-from mdfnet.engine.checkpoint import model_from_checkpoint
+from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import CohortSchema
+from mdfnet.layout import CASES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE, RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.bootstrap import check_bootstrap_settings
 from mdfnet.metrics.cases import case_table
 from mdfnet.metrics.coco import check_detections, check_ground_truth, patient_groups, read_json
 from mdfnet.metrics.evaluate import metrics_json
-from mdfnet.metrics.keys import gap_key, metric_key
+from mdfnet.metrics.keys import KINDS, OVERLAP_LABELS, SELECTABLE, gap_key, metric_key
 from mdfnet.metrics.statistics import evaluate_with_statistics
 from mdfnet.metrics.subgroups import levels_by_image, subgroup_gap, subgroup_metrics
 
-METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE = (
-    "metrics.json", "predictions.json", "ground_truth.json", "cases.csv")
 N_RESAMPLES = 1000  # patient-bootstrap resamples behind every interval
-
-
-def eval_dir(run_dir: str | Path, split: str, checkpoint: str) -> Path:
-    """The folder of one evaluation of a run: ``<run>/eval_<split>_<checkpoint>``."""
-    return Path(run_dir) / f"eval_{split}_{checkpoint}"
 
 
 @torch.no_grad()
@@ -77,6 +71,17 @@ def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.Dat
     return evaluate_detections(ground_truth(dataset, boxes), detections, **metric_args), detections
 
 
+def validation_metrics(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.DataFrame,
+                       device: torch.device) -> dict[str, float]:
+    """The keys of :data:`~mdfnet.metrics.keys.SELECTABLE` (AP/AR at IoBB and IoU, 0.5, 0.75 and their mean over
+    thresholds) on ``dataset``: what training records every epoch and may select a checkpoint on."""
+    gt, detections = ground_truth(dataset, boxes), predict_detections(model, dataset, device)
+    metrics: dict = {}
+    for overlap in OVERLAP_LABELS:  # one inference, one matching per overlap; no counts needed
+        metrics.update(evaluate_detections(gt, detections, overlap=overlap, count_threshold=None))
+    return {key: metrics[key] for key in SELECTABLE}
+
+
 def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES,
                   seed: int = 0, schema: CohortSchema | None = None) -> dict:
     """Everything ``evaluate`` reports on one split, at IoBB.
@@ -85,16 +90,15 @@ def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_re
         :func:`~mdfnet.metrics.statistics.evaluate_with_statistics`'s metrics (AP/AR, each with its
         patient-bootstrap interval, FROC), plus ``subgroups`` (:func:`~mdfnet.metrics.subgroups.subgroup_metrics`
         at IoBB 0.5, levels of ``frame``'s rows, which carry ``image_id``; ``schema``: the cohort's, default
-        MIMIC's), ``subgroup_gap``
-        ``{"AP_IoBB_0.50": largest gap or None, "AR_IoBB_0.50": ...}`` and the flat
-        ``AP_IoBB_0.50_subgroup_gap`` / ``AR_IoBB_0.50_subgroup_gap`` (nan without two large enough levels).
+        MIMIC's), ``subgroup_gap`` ``{AP key: largest gap or None, AR key: ...}`` at IoBB 0.5 and the flat
+        :func:`~mdfnet.metrics.keys.gap_key` of each (nan without two large enough levels).
     """
     groups = patient_groups(gt)
     metrics = evaluate_with_statistics(gt, detections, groups, n_resamples=n_resamples, seed=seed)
     levels = levels_by_image(frame, frame["image_id"].tolist(), schema)
     metrics["subgroups"] = subgroup_metrics(gt, detections, levels, groups, n_resamples=n_resamples, seed=seed)
     metrics["subgroup_gap"] = {}
-    for kind in ("AP", "AR"):
+    for kind in KINDS:
         key = metric_key(kind)
         gap = subgroup_gap(metrics["subgroups"], key)
         metrics["subgroup_gap"][key] = gap
@@ -104,7 +108,8 @@ def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_re
 
 def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, boxes: pd.DataFrame, split: str,
                    out: Path, device: torch.device, *, checkpoint: str = "best", plots: bool = False,
-                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
+                   n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0, explain: bool = False,
+                   medians: torch.Tensor | None = None) -> dict:
     """Evaluate ``model`` on one split of a loaded cohort and write ``out/`` (see :func:`evaluate_run`).
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
@@ -117,7 +122,7 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
     metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed, schema=dataset.schema)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector)
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
     (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
@@ -126,36 +131,65 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
         from mdfnet.report.figures import evaluation_figures
 
         evaluation_figures(metrics, dataset, boxes, detections, out, n_overlays=n_overlays)
+    if explain:
+        explain_split(model, dataset, medians, device, out, count_threshold=metrics["count_threshold"])
     tmp = out / f"{METRICS_FILE}.tmp"
     tmp.write_text(metrics_json(metrics))
     os.replace(tmp, out / METRICS_FILE)
     return metrics
 
 
+def explain_split(model: torch.nn.Module, dataset: CohortDataset, medians: torch.Tensor | None,
+                  device: torch.device, out: Path, count_threshold: float = 0.1) -> dict:
+    """Which values the model relies on for which finding: write ``explanations.json`` (every true
+    positive's effects and, per view, the mean absolute effect per class and feature) and
+    ``effects_<view>.png`` (:mod:`mdfnet.engine.explain`; true positives at IoBB 0.5, score >= the
+    counts' cut)."""
+    from mdfnet.engine.explain import explain_true_positives, mean_abs_effects, reference_values
+    from mdfnet.report.plots import plot_effect_matrix
+
+    records = explain_true_positives(model, dataset, medians, device, score_threshold=count_threshold)
+    positives = {(r["reading_id"], r["detection"]): r["class"] for r in records}
+    counts = {c: list(positives.values()).count(c) for c in sorted(set(positives.values()))}
+    summary = {"references": reference_values(medians), "n_true_positives": counts,
+               "score_threshold": count_threshold,
+               "mean_abs_effect": {v: mean_abs_effects(records, v) for v in ("missing", "median")}}
+    for view, matrix in summary["mean_abs_effect"].items():
+        if matrix:
+            what = "left out" if view == "missing" else "set to the train median"
+            plot_effect_matrix(matrix, counts, out / f"effects_{view}.png",
+                               title=f"mean |score change| of true positives when each value is {what}")
+    (out / "explanations.json").write_text(json.dumps({**summary, "records": records}, indent=1))
+    return summary
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict:
-    """Evaluate a trained run on a split; writes ``eval_<split>_<checkpoint>/`` inside the run folder.
+                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0, explain: bool = False) -> dict:
+    """Evaluate a trained run on a split; writes the run's evaluation folder of the split and checkpoint
+    (:meth:`mdfnet.layout.RunLayout.eval_dir`).
 
     Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, each with a 95 % interval from
     ``n_resamples`` patient-bootstrap resamples drawn with ``seed``; counts; PR and FROC curves; FROC
     sensitivities and mFROC; AP/AR per subgroup and their largest gap: see :func:`split_metrics`),
     ``predictions.json`` (COCO results), ``ground_truth.json`` (with patient ids), ``cases.csv`` (one row
     per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
-    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays).
+    PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays); with ``explain`` (one more
+    read of the clinical branch and RoI heads per value and film), ``explanations.json`` and
+    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`).
     """
-    run_dir = Path(run_dir)
-    if checkpoint not in ("best", "last"):
-        raise InputError(f"--checkpoint must be best or last, got {checkpoint!r}")
+    run = RunLayout(run_dir)
+    path = run.checkpoint(checkpoint)
     check_bootstrap_settings(n_resamples, 0.95, [0.5])  # before any inference
     dev = pick_device(device)
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt", dev)
+    state = load_checkpoint(path, dev)
+    model, cfg = model_from_state(state, dev)
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, eval_dir(run_dir, split, checkpoint), dev,
+    return evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
                           checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
-                          seed=seed)
+                          seed=seed, explain=explain, medians=clinical_medians(state))
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,17 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
-The run folder holds ``config.yaml`` (resolved), ``provenance.json`` (versions, git revision),
-``metrics.csv`` (one row per epoch: every loss term, validation AP/AR at IoBB 0.5, seconds),
-``last.pt`` (every epoch, for ``--resume``) and ``best.pt`` (best validation AP at IoBB 0.5; the
-test split is never looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends
-with the same weights as an uninterrupted one on CPU.
+The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``anchors.json`` (the
+anchors in pixels, fitted to the training boxes for ``model.anchor_sizes=auto``, and their recall of those
+boxes; none for the anchor-free FCOS), ``provenance.json``
+(versions, git revision), ``metrics.csv`` (one row per epoch: the detector's loss terms, the validation metrics of
+:data:`~mdfnet.metrics.keys.SELECTABLE`, seconds), ``last.pt`` (every epoch, for ``--resume``) and
+``best.pt`` (best validation ``train.select_metric``, AP at IoBB 0.5 by default; the test split is never
+looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights
+as an uninterrupted one on CPU.
+
+:func:`train` is a short sequence of steps, each a function of its own: start or resume, datasets, model,
+optimisation, then per epoch :func:`train_epoch` (with validation) and :func:`save_epoch`.
 """
 
 from __future__ import annotations
@@ -24,27 +30,54 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mdfnet.config import Config, config_from_dict, save_config
+from mdfnet.config import Config, config_from_dict, save_config, validate_config
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.dataset import CohortDataset, collate
-from mdfnet.engine.checkpoint import load_checkpoint, save_checkpoint
-from mdfnet.engine.evaluate import evaluate_model
+from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, save_checkpoint
+from mdfnet.engine.evaluate import validation_metrics
 from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
 from mdfnet.errors import InputError
-from mdfnet.model import build_from_config, fit_statistics
-from mdfnet.model.loss import LOSS_TERMS
+from mdfnet.layout import RunLayout
+from mdfnet.metrics.keys import AR_50, split_key
+from mdfnet.model import build_from_config, fit_medians, fit_statistics
+from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
+from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
 
 class TrainingDiverged(RuntimeError):
     """A non-finite loss: the run stops, ``last.pt`` still holds the last good epoch."""
+
+
+@dataclass
+class Progress:
+    """Where a run stands: the epoch rows so far, the best validation score and the next epoch."""
+
+    history: list[dict] = field(default_factory=list)
+    best: float = -math.inf
+    next_epoch: int = 1
+
+
+@dataclass
+class Optimisation:
+    """What one optimisation step needs, and the data order it walks through."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loader: DataLoader
+    generator: torch.Generator                 # reseeded each epoch: the shuffle order
+    sampler: DistributedSampler | None = None  # under torchrun
 
 
 def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, progress: bool = True) -> dict:
@@ -53,92 +86,172 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     ``log`` receives one line per epoch (and a few per epoch when stderr is not a terminal); ``progress``
     shows a tqdm bar with loss and ETA when stderr is a terminal.
     """
-    out = Path(out_dir)
-    if resume:
-        if not (out / "last.pt").is_file():
-            raise InputError(f"cannot resume: {out / 'last.pt'} does not exist")
-        state = load_checkpoint(out / "last.pt")
-        cfg = config_from_dict(state["config"])  # the run's own config wins
-    elif (out / "last.pt").exists():
-        raise InputError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if not cfg.data.cohort:
-        raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
+    run = RunLayout(out_dir)
+    cfg, saved = start_or_resume(cfg, run, resume)
     device = pick_device(cfg.train.device)
     rank, world = init_distributed(device)
     seed_everything(cfg.train.seed)
-
-    frame, boxes = load_cohort(cfg.data.cohort)
-    schema = load_schema(cfg.data.cohort)  # classes and clinical columns: saved in every checkpoint
-    cfg = with_features(cfg, schema)
-    S = cfg.model.image_size
-    train_set = CohortDataset((frame, boxes), "train", S, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg),
-                              schema=schema)
-    val_set = CohortDataset((frame, boxes), "val", S, schema=schema)
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
-
-    with warnings.catch_warnings():
-        if resume:
-            warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model, schema)
-    if model.clinical_encoder is not None:  # scaler fitted on the train split only
-        model.clinical_encoder.set_statistics(*fit_statistics(train_set.clinical, len(schema.numeric)))
-    model.to(device)
-    optimizer = _optimizer(cfg, model)
-    sampler = DistributedSampler(train_set, world, rank, seed=cfg.train.seed) if world > 1 else None
-    loader_gen = torch.Generator()
-    loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        collate_fn=collate, num_workers=cfg.data.num_workers, generator=loader_gen, drop_last=False)
-    scheduler = _scheduler(cfg, optimizer, cfg.train.epochs * len(loader))
-    scaler = torch.amp.GradScaler(enabled=cfg.train.amp and device.type == "cuda")
-    history: list[dict] = []
-    best, start_epoch = -math.inf, 1
-    if resume:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler.is_enabled() and state.get("grad_scaler"):  # AMP's loss scale continues where it was
-            scaler.load_state_dict(state["grad_scaler"])
-        history, best, start_epoch = list(state["history"]), float(state["best"]), int(state["epoch"]) + 1
-        log(f"resuming {out} at epoch {start_epoch}/{cfg.train.epochs}")
+    boxes, train_set, val_set = datasets(cfg)
+    cfg = with_features(cfg, train_set.schema)  # None = all of the cohort's features, spelled out
+    anchors = anchors_from_checkpoint(saved) if saved is not None else _fit_anchors(cfg, train_set, run, log)
+    model = build_model(cfg, train_set, anchors, quiet=saved is not None).to(device)
+    medians = fit_medians(train_set.clinical, len(train_set.schema.numeric)).tolist()  # stored for explanations
+    opt = optimisation(cfg, model, train_set, device, rank, world)
+    state = Progress() if saved is None else restore(saved, model, opt)
+    if saved is not None:
+        log(f"resuming {run.root} at epoch {state.next_epoch}/{cfg.train.epochs}")
     net = DistributedDataParallel(model) if world > 1 else model
-
     if is_main_process():
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        (out / "provenance.json").write_text(json.dumps(provenance(), indent=2))
-    metric = cfg.train.select_metric
-    for epoch in range(start_epoch, cfg.train.epochs + 1):
-        epoch_seed = cfg.train.seed * 100_003 + epoch
-        seed_everything(epoch_seed)
-        loader_gen.manual_seed(epoch_seed)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        tic = time.perf_counter()
-        terms = _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg, epoch, log, progress)
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **terms}
-        if is_main_process() and (epoch % cfg.train.eval_every == 0 or epoch == cfg.train.epochs):
-            metrics, _ = evaluate_model(model, val_set, boxes, device, count_threshold=None)  # no counts needed
-            row.update({f"val_{k}": metrics[k] for k in ("AP_IoBB_0.50", "AR_IoBB_0.50", "AP_IoBB_mean")})
-        row["seconds"] = round(time.perf_counter() - tic, 2)
-        history.append(row)
+        write_run_files(cfg, run)
+    for epoch in range(state.next_epoch, cfg.train.epochs + 1):
+        row = train_epoch(net, model, opt, cfg, epoch, device, val_set, boxes, log, progress)
+        state.history.append(row)
         if is_main_process():
-            score = row.get(f"val_{metric}", -math.inf)
-            score = -math.inf if score is None or math.isnan(score) else score
-            improved = score > best
-            best = max(best, score)
-            extra = dict(epoch=epoch, best=best, history=history, optimizer=optimizer.state_dict(),
-                         scheduler=scheduler.state_dict(), grad_scaler=scaler.state_dict())
-            if improved:
-                save_checkpoint(out / "best.pt", model, cfg, epoch=epoch, best=best)
-            save_checkpoint(out / "last.pt", model, cfg, **extra)
-            _write_history(out / "metrics.csv", history)
-            log(_epoch_line(row, cfg.train.epochs, metric, improved))
+            improved = save_epoch(run, model, cfg, opt, state, row, medians)
+            log(_epoch_line(row, cfg.train.epochs, cfg.train.select_metric, improved))
         if world > 1:
             dist.barrier()
-    best_row = max((r for r in history if f"val_{metric}" in r), key=lambda r: r[f"val_{metric}"], default={})
-    return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(f"val_{metric}"),
-            "epochs": len(history)}
+    return summary(state.history, cfg.train.select_metric)
+
+
+def start_or_resume(cfg: Config, run: RunLayout, resume: bool) -> tuple[Config, dict | None]:
+    """``(cfg, None)`` for a new run, ``(the run's own config, last.pt)`` to resume; refuses to overwrite a run."""
+    if resume:
+        if not run.last.is_file():
+            raise InputError(f"cannot resume: {run.last} does not exist")
+        saved = load_checkpoint(run.last)
+        cfg = config_from_dict(saved["config"])  # the run's own config wins
+    elif run.last.exists():
+        raise InputError(f"{run.root} already holds a run; pass --resume to continue it or choose another --out")
+    else:
+        saved = None
+    check_model_config(cfg.model)  # before anything is read or written
+    if not cfg.data.cohort:
+        raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
+    validate_config(cfg)  # a Config built in Python skipped load-time validation: bad settings stop here
+    return cfg, saved
+
+
+def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
+    """``(boxes, train set, validation set)`` of the cohort; both splits must hold readings."""
+    frame, boxes = load_cohort(cfg.data.cohort)
+    schema = load_schema(cfg.data.cohort)  # classes and clinical columns (each set keeps it): in every checkpoint
+    size = cfg.model.image_size
+    train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg),
+                              schema=schema)
+    val_set = CohortDataset((frame, boxes), "val", size, schema=schema)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
+    return boxes, train_set, val_set
+
+
+def build_model(cfg: Config, train_set: CohortDataset, anchors: Anchors | None = None,
+                quiet: bool = False) -> torch.nn.Module:
+    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), its
+    clinical scaler fitted on the train split only.
+
+    ``quiet`` hides the "no pretrained weights" warning (a resumed run's weights come from last.pt).
+    """
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.filterwarnings("ignore", message=".*no pretrained weights")
+        model = build_from_config(cfg.model, anchors, train_set.schema)
+    if model.clinical_encoder is not None:
+        model.clinical_encoder.set_statistics(*fit_statistics(train_set.clinical, len(train_set.schema.numeric)))
+    return model
+
+
+def optimisation(cfg: Config, model: torch.nn.Module, train_set: CohortDataset, device: torch.device,
+                 rank: int = 0, world: int = 1) -> Optimisation:
+    """Optimizer, per-iteration schedule, AMP scaler and the shuffled train loader (sharded under DDP)."""
+    optimizer = _optimizer(cfg, model)
+    sampler = DistributedSampler(train_set, world, rank, seed=cfg.train.seed) if world > 1 else None
+    generator = torch.Generator()
+    loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
+                        collate_fn=collate, num_workers=cfg.data.num_workers, generator=generator, drop_last=False)
+    scheduler = _scheduler(cfg, optimizer, cfg.train.epochs * len(loader))
+    scaler = torch.amp.GradScaler(enabled=cfg.train.amp and device.type == "cuda")
+    return Optimisation(optimizer, scheduler, scaler, loader, generator, sampler)
+
+
+def restore(saved: dict, model: torch.nn.Module, opt: Optimisation) -> Progress:
+    """Load ``last.pt``'s weights and optimisation state; return where the run stood."""
+    model.load_state_dict(saved["model"])
+    opt.optimizer.load_state_dict(saved["optimizer"])
+    opt.scheduler.load_state_dict(saved["scheduler"])
+    if opt.scaler.is_enabled() and saved.get("grad_scaler"):  # AMP's loss scale continues where it was
+        opt.scaler.load_state_dict(saved["grad_scaler"])
+    return Progress(list(saved["history"]), float(saved["best"]), int(saved["epoch"]) + 1)
+
+
+def write_run_files(cfg: Config, run: RunLayout) -> None:
+    """``config.yaml`` and ``provenance.json``, next to the checkpoints."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run.config)
+    run.provenance.write_text(json.dumps(provenance(), indent=2))
+
+
+def train_epoch(net, model, opt: Optimisation, cfg: Config, epoch: int, device: torch.device,
+                val_set: CohortDataset, boxes: pd.DataFrame, log=print, progress: bool = True) -> dict:
+    """One epoch, reseeded from ``(seed, epoch)`` so that a resumed run repeats it exactly, then (on the
+    main process, every ``eval_every`` epochs and at the last) validation. Returns the epoch's row."""
+    epoch_seed = cfg.train.seed * 100_003 + epoch
+    seed_everything(epoch_seed)
+    opt.generator.manual_seed(epoch_seed)
+    if opt.sampler is not None:
+        opt.sampler.set_epoch(epoch)
+    tic = time.perf_counter()
+    terms = _train_epoch(net, opt.loader, opt.optimizer, opt.scheduler, opt.scaler, device, cfg, epoch, log, progress)
+    row = {"epoch": epoch, "lr": opt.optimizer.param_groups[0]["lr"], **terms}
+    if is_main_process() and (epoch % cfg.train.eval_every == 0 or epoch == cfg.train.epochs):
+        metrics = validation_metrics(model, val_set, boxes, device)
+        row.update({split_key(key, "val"): value for key, value in metrics.items()})
+    row["seconds"] = round(time.perf_counter() - tic, 2)
+    return row
+
+
+def save_epoch(run: RunLayout, model: torch.nn.Module, cfg: Config, opt: Optimisation, state: Progress,
+               row: dict, medians: list[float] | None = None) -> bool:
+    """Write ``best.pt`` when the selected metric improved, ``last.pt`` and ``metrics.csv``; True if improved.
+    ``medians``: the train split's clinical medians, kept in both checkpoints for explanations."""
+    score = row.get(split_key(cfg.train.select_metric, "val"), -math.inf)
+    score = -math.inf if score is None or math.isnan(score) else score
+    improved = score > state.best
+    state.best = max(state.best, score)
+    if improved:
+        save_checkpoint(run.best, model, cfg, epoch=row["epoch"], best=state.best, clinical_median=medians)
+    save_checkpoint(run.last, model, cfg, epoch=row["epoch"], best=state.best, history=state.history,
+                    clinical_median=medians,
+                    optimizer=opt.optimizer.state_dict(), scheduler=opt.scheduler.state_dict(),
+                    grad_scaler=opt.scaler.state_dict())
+    _write_history(run.history, state.history)
+    return improved
+
+
+def summary(history: list[dict], metric: str) -> dict:
+    """``{"best_epoch", "best_<metric>", "epochs"}`` from the epoch rows."""
+    column = split_key(metric, "val")
+    best_row = max((r for r in history if column in r), key=lambda r: r[column], default={})
+    return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(column), "epochs": len(history)}
+
+
+def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log) -> Anchors | None:
+    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
+    keep the result, so every later build (evaluate, predict, resume) makes the same network.
+    None for an anchor-free detector (FCOS)."""
+    m = cfg.model
+    if not DETECTORS[m.detector].uses_anchors:
+        return None
+    boxes = train_set.resized_boxes()
+    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes, one_per_level=m.fpn)
+    recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
+    anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
+    if is_main_process():
+        run.root.mkdir(parents=True, exist_ok=True)
+        run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
+        log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
+            f"{100 * recall:.0f} % of the {len(boxes)} training boxes have an anchor at IoU >= 0.5")
+    return anchors
 
 
 def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,
@@ -172,24 +285,29 @@ def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config,
         bar.set_postfix(loss=f"{sums['loss'] / step:.3f}")
         if progress and bar.disable and is_main_process() and step % report_every == 0 and step < len(loader):
             log(f"  epoch {epoch} batch {step}/{len(loader)} loss {sums['loss'] / step:.4f}")
-    return {k: sums[k] / len(loader) for k in ("loss", *LOSS_TERMS) if k in sums}
+    return {k: sums[k] / len(loader) for k in ("loss", *(k for k in sums if k != "loss"))}  # the detector's terms
+
+
+def _sgd(params, t) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+
+
+def _adamw(params, t) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+
+
+# `train.optimizer` names -> builder(trainable parameters, TrainConfig); `train.lr_schedule` names
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adamw": _adamw}
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 def _optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
-    t = cfg.train
-    params = [p for p in model.parameters() if p.requires_grad]
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    raise InputError(f"unknown train.optimizer {t.optimizer!r}; expected sgd or adamw")
+    return OPTIMIZERS[cfg.train.optimizer]([p for p in model.parameters() if p.requires_grad], cfg.train)
 
 
 def _scheduler(cfg: Config, optimizer, total_iters: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration factor: linear warm-up, then constant or cosine decay to zero."""
     warmup, kind = cfg.train.warmup_iters, cfg.train.lr_schedule
-    if kind not in ("constant", "cosine"):
-        raise InputError(f"unknown train.lr_schedule {kind!r}; expected constant or cosine")
 
     def factor(i: int) -> float:
         if i < warmup:
@@ -208,11 +326,8 @@ def with_features(cfg: Config, schema) -> Config:
 
 
 def _masks(cfg: Config) -> str | None:
-    if cfg.model.mask_head and cfg.data.masks is None:
-        return "box"  # the authors' choice: filled box rectangles
-    if cfg.data.masks is not None and not cfg.model.mask_head:
-        raise InputError(f"data.masks={cfg.data.masks} needs model.mask_head=true")
-    return cfg.data.masks
+    """The dataset's mask kind: box masks when the mask head is on and none was named (the authors' choice)."""
+    return "box" if cfg.model.mask_head and cfg.data.masks is None else cfg.data.masks
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
@@ -226,6 +341,7 @@ def _write_history(path: Path, history: list[dict]) -> None:
 
 
 def _epoch_line(row: dict, epochs: int, metric: str, improved: bool) -> str:
-    val = f" val {metric} {row[f'val_{metric}']:.4f}" if f"val_{metric}" in row else ""
-    ar = f" AR {row['val_AR_IoBB_0.50']:.4f}" if "val_AR_IoBB_0.50" in row else ""
+    column, ar_column = split_key(metric, "val"), split_key(AR_50, "val")
+    val = f" val {metric} {row[column]:.4f}" if column in row else ""
+    ar = f" AR {row[ar_column]:.4f}" if ar_column in row else ""
     return f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f}{val}{ar} ({row['seconds']:.0f} s){' *' if improved else ''}"

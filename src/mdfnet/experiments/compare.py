@@ -1,8 +1,8 @@
 """Paired comparison of two runs (``mdfnet compare``), and of every row of a study against its reference.
 
-A *side* is a run folder (with ``eval_<split>_best/`` or ``eval_<split>_last/``, written by ``mdfnet
-evaluate`` or a study) or a folder of seeds (``seed_<s>/`` run folders, as a study writes under
-``runs/<configuration>/``). Every evaluation is resampled with the same patients (same seed, same
+A *side* is a run folder (with an evaluation of best.pt or last.pt, written by ``mdfnet evaluate`` or a
+study) or a folder of seed run folders (as ``mdfnet train --seeds`` and a study write them; both layouts:
+:mod:`mdfnet.layout`). Every evaluation is resampled with the same patients (same seed, same
 groups), so each side's value in a resample is the mean over its seeds, and B - A is paired
 (:func:`mdfnet.metrics.paired.paired_difference`). Where both sides have several seeds, the per-seed
 paired differences (mean +- sd over the seeds both have) come too.
@@ -11,41 +11,38 @@ paired differences (mean +- sd over the seeds both have) come too.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from mdfnet.engine.evaluate import METRICS_FILE, N_RESAMPLES, Evaluation, eval_dir, read_evaluation
+from mdfnet.engine.evaluate import N_RESAMPLES, Evaluation, read_evaluation
 from mdfnet.errors import InputError
+from mdfnet.layout import RunLayout, seed_runs
 from mdfnet.metrics.bootstrap import Resampled, bootstrap_settings, check_bootstrap_settings, resample_metrics
-from mdfnet.metrics.keys import bound_keys, ci_key, diff_key, metric_key, p_key, seed_diff_key
+from mdfnet.metrics.keys import KINDS, bound_keys, ci_key, diff_key, metric_key, p_key, seed_diff_columns
 from mdfnet.metrics.paired import P_VALUE_RULE, check_same_cohort, paired_difference, seed_differences
 
-SEED_FOLDER = re.compile(r"^seed_(\d+)$")
-CHECKPOINTS = ("best", "last")  # the evaluation of best.pt when there is one (the runner's rule)
 SETTINGS = ("overlap", "max_dets", "max_dets_per", "score_threshold")  # must agree for a comparison to mean anything
 
 
 def find_evaluations(folder: str | Path, split: str = "test") -> dict[int | None, Path]:
-    """``{seed: evaluation folder}`` of a folder of ``seed_<s>`` runs, or ``{None: folder}`` of one run."""
+    """``{seed: evaluation folder}`` of a folder of seed runs, or ``{None: folder}`` of one run."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such run folder")
-    seeds = {int(m.group(1)): child for child in folder.iterdir()
-             if child.is_dir() and (m := SEED_FOLDER.match(child.name))}
+    seeds = seed_runs(folder)
     if seeds:
-        return {seed: _evaluation_of(seeds[seed], split) for seed in sorted(seeds)}
-    return {None: _evaluation_of(folder, split)}
+        return {seed: _evaluation_of(run, split) for seed, run in seeds.items()}
+    return {None: _evaluation_of(RunLayout(folder), split)}
 
 
-def _evaluation_of(run: Path, split: str) -> Path:
-    for checkpoint in CHECKPOINTS:
-        if (eval_dir(run, split, checkpoint) / METRICS_FILE).is_file():
-            return eval_dir(run, split, checkpoint)
-    raise InputError(f"{run}: no evaluation of the {split} split ({eval_dir(run, split, 'best')}/{METRICS_FILE} "
-                     f"not found); run `mdfnet evaluate --run {run} --split {split}` first")
+def _evaluation_of(run: RunLayout, split: str) -> Path:
+    found = run.evaluation(split)
+    if found is None:
+        raise InputError(f"{run.root}: no evaluation of the {split} split ({run.eval_metrics(split, 'best')} "
+                         f"not found); run `mdfnet evaluate --run {run.root} --split {split}` first")
+    return found
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, split: str = "test", *, n_resamples: int = N_RESAMPLES,
@@ -112,7 +109,7 @@ def _seed_differences(a: Mapping[int | None, Resampled], b: Mapping[int | None, 
 # ---- every row of a study against its reference row ----
 
 def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], reference: Mapping[str, str], *,
-                      kinds: Sequence[str] = ("AP", "AR"), n_resamples: int = N_RESAMPLES, seed: int = 0,
+                      kinds: Sequence[str] = KINDS, n_resamples: int = N_RESAMPLES, seed: int = 0,
                       confidence: float = 0.95) -> pd.DataFrame:
     """Intervals of each configuration's mean over seeds, and its paired difference from ``reference``.
 
@@ -123,7 +120,7 @@ def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], refe
 
     Returns:
         One row per configuration (``labels`` columns, first-seen order) with, for each key ``k``
-        (``AP_IoBB_0.50`` ...): the bounds of ``k_ci95`` (the seed mean's interval; :func:`bound_keys`
+        (:data:`~mdfnet.metrics.keys.AP_50` ...): the bounds of ``k_ci95`` (the seed mean's interval; :func:`bound_keys`
         columns), ``k_diff`` (this row - reference), the bounds of ``k_diff_ci95``, ``k_p``, and
         ``k_diff_seeds_mean`` / ``_sd`` (per-seed paired differences over the seeds both have, when both
         have several); nan in the comparison columns of the reference row itself.
@@ -132,7 +129,7 @@ def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], refe
     keys = [metric_key(kind) for kind in kinds]
     labels = list(labels)
     evaluations = {(tuple(row[c] for c in labels), int(row["seed"])):
-                   read_evaluation(eval_dir(out / row["run"], "test", row["checkpoint"]))
+                   read_evaluation(RunLayout(out / row["run"]).eval_dir("test", row["checkpoint"]))
                    for _, row in runs.iterrows()}
     first = next(iter(evaluations.values()))
     for evaluation in evaluations.values():
@@ -155,7 +152,8 @@ def study_comparisons(out: Path, runs: pd.DataFrame, labels: Sequence[str], refe
             diff_bounds = [math.nan, math.nan] if same else paired[ci_key(diff_key(key), confidence)]
             row.update(zip(bound_keys(ci_key(diff_key(key), confidence)), diff_bounds))
             row[p_key(key)] = math.nan if same else paired[p_key(key)]
-            row[f"{seed_diff_key(key)}_mean"] = math.nan if per_seed is None else per_seed["mean"][key]
-            row[f"{seed_diff_key(key)}_sd"] = math.nan if per_seed is None else per_seed["sd"][key]
+            mean_column, sd_column = seed_diff_columns(key)
+            row[mean_column] = math.nan if per_seed is None else per_seed["mean"][key]
+            row[sd_column] = math.nan if per_seed is None else per_seed["sd"][key]
         rows.append(row)
     return pd.DataFrame(rows)

@@ -22,16 +22,24 @@ from pathlib import Path
 import pandas as pd
 
 from mdfnet.experiments.runner import run_study
-from mdfnet.experiments.tables import HEADLINE, format_interval
-from mdfnet.metrics.keys import bound_keys, ci_key, diff_key, p_key
+from mdfnet.experiments.tables import format_interval
+from mdfnet.layout import RunLayout
+from mdfnet.metrics.keys import AP_50, AR_50, HEADLINE, KINDS, bound_keys, ci_key, diff_key, p_key
 
 # The demo's training budget: 128 px keeps 3 seeds x 2 models inside ~15 minutes on a 2-core CPU.
 DEMO_OVERRIDES = ("model.image_size=128",)
 DEMO_CONFIGS = ("variant-baseline", "variant-mdf")
+DEMO_OUT = "mdfnet-demo"
 N_OVERLAYS = 3
+MODEL_NAMES = {"baseline": "baseline (image only)", "mdf": "MDF-Net (image + clinical)"}  # report rows
 
 
-def run_demo(out: str | Path = "mdfnet-demo", patients: int = 900, seeds: Sequence[int] = (0, 1, 2),
+def demo_run(out: str | Path = DEMO_OUT, variant: str = "mdf", seed: int = 0) -> Path:
+    """The run folder the demo trains ``variant`` with ``seed`` in (``OUT/study/runs/variant-<v>/seed_<s>``)."""
+    return RunLayout.in_study(Path(out) / "study", f"variant-{variant}", seed).root
+
+
+def run_demo(out: str | Path = DEMO_OUT, patients: int = 900, seeds: Sequence[int] = (0, 1, 2),
              jobs: int = 2, synth_seed: int = 0, overrides: Sequence[str] = (),
              log: Callable[[str], object] = print) -> dict:
     """Run the whole demo into ``out``; returns the summary written to ``OUT/summary.json``."""
@@ -54,11 +62,12 @@ def run_demo(out: str | Path = "mdfnet-demo", patients: int = 900, seeds: Sequen
     table = run_study("variants", cohort, study, seeds=seeds, preset="fast",
                       overrides=[*DEMO_OVERRIDES, *overrides], log=log, jobs=jobs, only=DEMO_CONFIGS)
     stage("4/4 report")
-    summary = summarise(pd.read_csv(study / "variants_runs.csv"))
+    runs = pd.read_csv(study / "variants_runs.csv")
+    summary = summarise(runs)
     summary.update(paired_summary(table))
     summary["minutes"] = round((time.perf_counter() - start) / 60, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    overlays = draw_overlays(cohort, study, out / "overlays")
+    overlays = draw_overlays(cohort, study, runs, out / "overlays")
     (out / "report.md").write_text(report_markdown(summary, study, overlays, out))
     log(verdict(summary))
     log(paired_text(summary))
@@ -85,7 +94,7 @@ def paired_summary(table: pd.DataFrame) -> dict:
 def paired_text(summary: dict) -> str:
     """``Paired bootstrap ...: MDF-Net - baseline AP +13.6 [+10.2, +17.0] points, p 0.002; AR ...``."""
     parts = []
-    for metric, name in zip(HEADLINE, ("AP", "AR")):
+    for metric, name in zip(HEADLINE, KINDS):
         low, high = (100 * v for v in summary[f"paired_{ci_key(diff_key(metric))}"])
         parts.append(f"{name} {100 * summary[f'paired_{diff_key(metric)}']:+.1f} "
                      f"{format_interval(low, high, 1, signed=True)} points, p {summary[f'paired_{p_key(metric)}']:.2g}")
@@ -99,13 +108,13 @@ def summarise(runs: pd.DataFrame) -> dict:
     seeds = sorted(set(by["baseline"].index) & set(by["mdf"].index))
     out: dict = {"seeds": seeds}
     for v, frame in by.items():
-        for metric in ("AP_IoBB_0.50", "AR_IoBB_0.50"):
+        for metric in HEADLINE:
             values = [float(frame.loc[s, metric]) for s in seeds]
             out[f"{v}_{metric}"] = values
             out[f"{v}_{metric}_mean"] = statistics.fmean(values)
             out[f"{v}_{metric}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    gaps = [float(by["mdf"].loc[s, "AP_IoBB_0.50"] - by["baseline"].loc[s, "AP_IoBB_0.50"]) for s in seeds]
-    out["gap_AP_IoBB_0.50"] = gaps
+    gaps = [float(by["mdf"].loc[s, AP_50] - by["baseline"].loc[s, AP_50]) for s in seeds]
+    out[gaps_key(AP_50)] = gaps
     out["gap_mean"] = statistics.fmean(gaps)
     out["gap_sd"] = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
     out["gap_over_2sd"] = len(gaps) > 1 and out["gap_mean"] > 2 * out["gap_sd"]
@@ -120,29 +129,39 @@ def verdict(summary: dict) -> str:
             f"({'shown: >= 10 points and > 2 sd' if ok else 'NOT shown at this budget'})")
 
 
-def draw_overlays(cohort: Path, study: Path, folder: Path) -> list[tuple[str, str, Path, Path]]:
-    """Side by side for a few test readings with an opacity: ground truth + baseline / + MDF-Net (seed 0)."""
+def gaps_key(key: str) -> str:
+    """The summary key of the per-seed gaps MDF-Net - baseline in metric ``key``: ``gap_<key>`` (not a subgroup
+    gap, :func:`mdfnet.metrics.keys.gap_key`)."""
+    return f"gap_{key}"
+
+
+def draw_overlays(cohort: Path, study: Path, runs: pd.DataFrame, folder: Path) -> list[tuple[str, str, Path, Path]]:
+    """Side by side for a few test readings with an opacity: ground truth + baseline / + MDF-Net (the first
+    seed's run, from the checkpoint the study evaluated: ``runs`` is its per-seed table)."""
     from mdfnet.data.cohort import load_cohort
-    from mdfnet.report.figures import overlay_png
-    from mdfnet.schema import CLASSES
+    from mdfnet.report.figures import detection_overlay, overlay_png
 
     frame, boxes = load_cohort(cohort)
     test = frame[frame["split"] == "test"]
     ambiguous = boxes[boxes["label"].isin(["Consolidation", "Atelectasis"]) & boxes["reading_id"].isin(test["reading_id"])]
     chosen = test[test["reading_id"].isin(ambiguous["reading_id"])].head(N_OVERLAYS)
-    preds = {v: json.loads((study / "runs" / f"variant-{v}" / "seed_0" / "eval_test_best" / "predictions.json").read_text())
-             for v in ("baseline", "mdf")}
+    preds = {v: json.loads(first_seed_test_predictions(study, runs, v).read_text()) for v in ("baseline", "mdf")}
     drawn = []
     for row in chosen.itertuples(index=False):
         gt = [(b.label, (b.xmin, b.ymin, b.xmax, b.ymax)) for b in boxes[boxes["reading_id"] == row.reading_id].itertuples()]
         paths = []
         for v in ("baseline", "mdf"):
-            mine = [(CLASSES[d["category_id"] - 1], d["score"], [d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2],
-                     d["bbox"][1] + d["bbox"][3]]) for d in preds[v] if d["image_id"] == row.image_id and d["score"] >= 0.3]
+            mine = [detection_overlay(d) for d in preds[v] if d["image_id"] == row.image_id and d["score"] >= 0.3]
             paths.append(overlay_png(row.image_path, gt, mine, folder / f"{row.reading_id}_{v}.png"))
         vitals = f"T {row.temperature:.1f} F, RR {row.resprate:.0f}, HR {row.heartrate:.0f}, SpO2 {row.o2sat:.0f}"
         drawn.append((row.reading_id, vitals, paths[0], paths[1]))
     return drawn
+
+
+def first_seed_test_predictions(study: Path, runs: pd.DataFrame, variant: str) -> Path:
+    """The test predictions of ``variant``'s first-seed run, from the checkpoint the runner evaluated."""
+    row = runs[runs["variant"] == variant].sort_values("seed").iloc[0]
+    return RunLayout(study / row["run"]).eval_predictions("test", row["checkpoint"])
 
 
 def report_markdown(summary: dict, study: Path, overlays: list, out: Path) -> str:
@@ -157,12 +176,10 @@ def report_markdown(summary: dict, study: Path, overlays: list, out: Path) -> st
         f"with the `fast` preset ({', '.join(DEMO_OVERRIDES)}) for seeds {summary['seeds']}. Test split, "
         "checkpoints selected on validation AP only.", "",
         "| model | test AP @ IoBB 0.5 | test AR @ IoBB 0.5 | per seed AP |", "|---|---|---|---|",
-        f"| baseline (image only) | {pm('baseline_AP_IoBB_0.50')} | {pm('baseline_AR_IoBB_0.50')} | "
-        f"{', '.join(f'{v:.3f}' for v in summary['baseline_AP_IoBB_0.50'])} |",
-        f"| MDF-Net (image + clinical) | {pm('mdf_AP_IoBB_0.50')} | {pm('mdf_AR_IoBB_0.50')} | "
-        f"{', '.join(f'{v:.3f}' for v in summary['mdf_AP_IoBB_0.50'])} |", "",
+        *(f"| {name} | {pm(f'{v}_{AP_50}')} | {pm(f'{v}_{AR_50}')} | "
+          f"{', '.join(f'{a:.3f}' for a in summary[f'{v}_{AP_50}'])} |" for v, name in MODEL_NAMES.items()), "",
         f"**{verdict(summary)}**; paired gaps per seed: "
-        f"{', '.join(f'{100 * g:+.1f}' for g in summary['gap_AP_IoBB_0.50'])} points. "
+        f"{', '.join(f'{100 * g:+.1f}' for g in summary[gaps_key(AP_50)])} points. "
         f"Wall time {summary['minutes']} min.", "",
         f"{paired_text(summary)}. Brackets: 95 % intervals from 1,000 resamples of the test patients (seed 0), "
         "each model taken as its mean over seeds.", "",
@@ -170,7 +187,7 @@ def report_markdown(summary: dict, study: Path, overlays: list, out: Path) -> st
         f"`{(study / 'variants_runs.csv').relative_to(out)}`.", "",
         f"![AP and AR against the IoBB threshold]({(study / 'variants_thresholds.png').relative_to(out)})", "",
         f"![TP / FP / FN per class]({(study / 'variants_counts.png').relative_to(out)})", "",
-        "## Look-alike opacities (ground truth green, predictions >= 0.3 orange; seed 0)", "",
+        f"## Look-alike opacities (ground truth green, predictions >= 0.3 orange; seed {summary['seeds'][0]})", "",
         "| reading | vitals | baseline | MDF-Net |", "|---|---|---|---|",
     ]
     for reading, vitals, base, mdf in overlays:

@@ -13,39 +13,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from mdfnet.report.plots import BARS_SIZE, DPI, plot_grouped_bars, plot_threshold_curves
+from mdfnet.metrics.keys import AP_50, AR_50, count_key, is_threshold_key, mean_column, sd_column, split_key
+from mdfnet.report.plots import BARS_SIZE, new_figure, plot_grouped_bars, plot_threshold_curves, save_figure
 from mdfnet.schema import CLASSES
-
-import matplotlib.pyplot as plt  # noqa: E402,I001 (after mdfnet.report.plots has chosen the Agg backend)
 
 COUNT_KINDS: tuple[str, ...] = ("TP", "FP", "FN")
 COUNTS_SIZE = (1200, 420)   # pixels: one panel per count kind
 HEATMAP_SIZE = (800, 560)
 
 
-def _figure(size_px: tuple[int, int], ncols: int = 1):
-    fig, axes = plt.subplots(1, ncols, figsize=(size_px[0] / DPI, size_px[1] / DPI), dpi=DPI, squeeze=False)
-    return fig, list(axes[0])
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)  # exact figure size in pixels (no bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def class_key(name: str) -> str:
-    """``Enlarged cardiac silhouette`` -> ``Enlarged_cardiac_silhouette`` (as in the metrics' keys)."""
-    return name.replace(" ", "_")
-
-
 def plot_counts(counts: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path, title: str = "",
                 classes: Sequence[str] = CLASSES) -> Path:
     """TP, FP and FN per class (the paper's Fig. 2b): one panel per kind, ``counts[model][class][kind]``."""
-    fig, axes = _figure(COUNTS_SIZE, ncols=len(COUNT_KINDS))
+    fig, axes = new_figure(COUNTS_SIZE, ncols=len(COUNT_KINDS))
     models = list(counts)
     width = 0.8 / max(len(models), 1)
     x = np.arange(len(classes))
@@ -63,7 +43,7 @@ def plot_counts(counts: Mapping[str, Mapping[str, Mapping[str, float]]], path: s
     axes[0].legend(fontsize="x-small")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_hbars(values: Mapping[str, Mapping[str, float]], path: str | Path, xlabel: str,
@@ -71,7 +51,7 @@ def plot_hbars(values: Mapping[str, Mapping[str, float]], path: str | Path, xlab
     """Horizontal grouped bars ``values[row][series]`` for rows with long names (feature subsets)."""
     rows = list(values)
     series = list(dict.fromkeys(s for r in rows for s in values[r]))
-    fig, (ax,) = _figure((BARS_SIZE[0], max(BARS_SIZE[1], 40 * len(rows) + 120)))
+    fig, (ax,) = new_figure((BARS_SIZE[0], max(BARS_SIZE[1], 40 * len(rows) + 120)))
     height = 0.8 / max(len(series), 1)
     y = np.arange(len(rows))
     for i, name in enumerate(series):
@@ -85,12 +65,12 @@ def plot_hbars(values: Mapping[str, Mapping[str, float]], path: str | Path, xlab
     ax.grid(axis="x", alpha=0.3)
     if series:
         ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_heatmap(matrix: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """A diverging heatmap of values in -1..1 (rows x columns), each cell annotated."""
-    fig, (ax,) = _figure(HEATMAP_SIZE)
+    fig, (ax,) = new_figure(HEATMAP_SIZE)
     values = matrix.to_numpy(dtype=float)
     image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(c).replace(" ", "\n", 1) for c in matrix.columns], fontsize="small")
@@ -99,17 +79,17 @@ def plot_heatmap(matrix: pd.DataFrame, path: str | Path, title: str = "") -> Pat
         ax.text(c, r, "n/a" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize="x-small")
     fig.colorbar(image, ax=ax, label="Pearson r")
     ax.set_title(title, fontsize="medium")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _by_row(table: pd.DataFrame, names: Sequence[str], columns: Mapping[str, str]) -> tuple[dict, dict]:
     """``({row name: {series: mean}}, {row name: {series: sd}})`` for ``columns`` = {series: metric}."""
-    means = {n: {s: float(r[f"{m} mean"]) for s, m in columns.items()} for n, (_, r) in zip(names, table.iterrows())}
-    sds = {n: {s: float(r[f"{m} sd"]) for s, m in columns.items()} for n, (_, r) in zip(names, table.iterrows())}
+    means = {n: {s: float(r[mean_column(m)]) for s, m in columns.items()} for n, (_, r) in zip(names, table.iterrows())}
+    sds = {n: {s: float(r[sd_column(m)]) for s, m in columns.items()} for n, (_, r) in zip(names, table.iterrows())}
     return means, sds
 
 
-HEADLINE_SERIES = {"AP": "AP_IoBB_0.50", "AR": "AR_IoBB_0.50"}
+HEADLINE_SERIES = {"AP": AP_50, "AR": AR_50}
 
 
 def variants_figures(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list[Path]:
@@ -122,15 +102,15 @@ def variants_figures(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list
     prefix = f"{COUNT_KINDS[0]}_"  # the cohort's classes, from the per-class count columns
     classes = [c[len(prefix):].replace("_", " ") for c in runs.columns if c.startswith(prefix)] or list(CLASSES)
     for name, group in runs.groupby("model", sort=False):
-        counts[name] = {c: {k: float(group[f"{k}_{class_key(c)}"].sum()) for k in COUNT_KINDS} for c in classes}
+        counts[name] = {c: {k: float(group[count_key(k, c)].sum()) for k in COUNT_KINDS} for c in classes}
     n = runs["seed"].nunique()
     paths.append(plot_counts(counts, out / "variants_counts.png",
                              title=f"Test TP / FP / FN per class (score >= 0.1, IoBB 0.5), summed over {n} seed(s)",
                              classes=classes))
-    curves = [c for c in runs.columns if c.startswith(("AP_IoBB_", "AR_IoBB_")) and c[8:].replace(".", "").isdigit()]
+    curves = [c for c in runs.columns if is_threshold_key(c)]
     mean_curves = {name: runs.loc[runs["model"] == name, curves].mean().to_dict() for name in names}
     paths.append(plot_threshold_curves(mean_curves, out / "variants_thresholds.png"))
-    means, sds = _by_row(table, names, {"train": "train_AP_IoBB_0.50", "test": "AP_IoBB_0.50"})
+    means, sds = _by_row(table, names, {"train": split_key(AP_50, "train"), "test": split_key(AP_50, "test")})
     paths.append(plot_grouped_bars(means, out / "variants_generalisation.png", "AP at IoBB 0.5", sds,
                                    title="Generalisation: train vs test AP (mean +- sd over seeds)"))
     return paths
@@ -145,14 +125,16 @@ def study_figures(name: str, runs: pd.DataFrame, table: pd.DataFrame, out: Path)
         means, sds = _by_row(table, names, HEADLINE_SERIES)
         return [plot_grouped_bars(means, out / "fusion.png", "test, IoBB 0.5", sds,
                                   title="MDF-Net 3D fusion operators (mean +- sd over seeds)")]
-    if name == "backbones":
+    if name in ("backbones", "detectors"):  # one group per backbone / detector, one bar per variant
+        group, series = ("backbone", "model") if name == "backbones" else ("detector", "variant")
         means: dict = {}
         sds: dict = {}
         for _, row in table.iterrows():
-            means.setdefault(row["backbone"], {})[row["model"]] = float(row["AP_IoBB_0.50 mean"])
-            sds.setdefault(row["backbone"], {})[row["model"]] = float(row["AP_IoBB_0.50 sd"])
-        return [plot_grouped_bars(means, out / "backbones.png", "test AP at IoBB 0.5", sds,
-                                  title="Backbones x variants (mean +- sd over seeds)")]
+            means.setdefault(row[group], {})[row[series]] = float(row[mean_column(AP_50)])
+            sds.setdefault(row[group], {})[row[series]] = float(row[sd_column(AP_50)])
+        title = "Backbones x variants" if name == "backbones" else "Detectors x variants (with FPN)"
+        return [plot_grouped_bars(means, out / f"{name}.png", "test AP at IoBB 0.5", sds,
+                                  title=f"{title} (mean +- sd over seeds)")]
     if name == "features":
         means, sds = _by_row(table, list(table["features"]), HEADLINE_SERIES)
         return [plot_hbars(means, out / "features.png", "test, IoBB 0.5", sds,

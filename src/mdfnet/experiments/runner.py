@@ -2,8 +2,7 @@
 
 Layout of ``OUT``::
 
-    runs/<slug>/seed_<s>/      one run folder per (spec, seed), as written by mdfnet.engine.train
-        eval_<split>_best/metrics.json
+    runs/...                   one run folder per (spec, seed), evaluated there (mdfnet.layout.RunLayout.in_study)
     <study>_runs.csv           one row per (spec, seed)
     <study>.csv, <study>.md    one row per spec: mean +- sd over seeds, the seed mean's 95 % patient-bootstrap
                                interval, the paired difference from the study's reference row (interval, p,
@@ -11,10 +10,10 @@ Layout of ``OUT``::
     <study>*.png               figures
 
 A run is *finished* when ``last.pt`` holds the configured number of epochs, ``best.pt`` exists and every
-split's ``metrics.json`` exists with the statistics this version writes (intervals, subgroups): it is
-reused as is (an older evaluation is redone from the same checkpoint). A run with fewer epochs in
-``last.pt`` is resumed; a folder without ``last.pt`` (killed before its first epoch ended) is deleted and
-trained again. A run whose saved config differs from the study's is an error, never silently reused.
+split's metrics exist with the statistics this version writes (intervals, subgroups): it is reused as is
+(an older evaluation is redone from the same checkpoint). A run with fewer epochs in ``last.pt`` is resumed;
+a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
+whose saved config differs from the study's is an error, never silently reused.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is
@@ -37,11 +36,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mdfnet.config import Config, apply_overrides, config_from_dict, parse_overrides
+from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from mdfnet.engine.evaluate import METRICS_FILE, N_RESAMPLES, eval_dir, evaluate_split
+from mdfnet.engine.evaluate import N_RESAMPLES, evaluate_split
 from mdfnet.engine.runtime import pick_device
 from mdfnet.engine.train import TrainingDiverged, train, with_features
 from mdfnet.errors import InputError
@@ -49,12 +48,12 @@ from mdfnet.experiments.compare import study_comparisons
 from mdfnet.experiments.correlation import run_correlation
 from mdfnet.experiments.figures import study_figures
 from mdfnet.experiments.studies import CORRELATION, RunSpec, Study, get_study, reference_spec, study_specs
-from mdfnet.experiments.tables import HEADLINE, aggregate, subgroup_gap_line, to_markdown, write_tables
-from mdfnet.metrics.keys import metric_key
+from mdfnet.experiments.tables import aggregate, subgroup_gap_line, to_markdown, write_tables
+from mdfnet.layout import RunLayout
+from mdfnet.metrics.keys import AP_50, HEADLINE, KINDS, count_key, metric_key, parse_metric_key, split_key
 from mdfnet.metrics.subgroups import subgroup_values
 from mdfnet.model.weights import check_weights_available
 
-SPLIT_PREFIX = {"test": "", "val": "val_", "train": "train_"}  # test is the headline, so unprefixed
 QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
 Log = Callable[[str], Any]
 
@@ -65,7 +64,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     """Run study ``name`` and return its aggregated table (one row per configuration).
 
     Args:
-        name: ``variants``, ``fusion``, ``backbones``, ``features`` or ``correlation``.
+        name: ``variants``, ``fusion``, ``backbones``, ``features``, ``detectors`` or ``correlation``.
         cohort: folder written by ``mdfnet prepare``.
         out: study folder (see the module docstring); rerunning with the same ``out`` reuses finished runs.
         seeds: one run per seed of every configuration (``train.seed``).
@@ -99,10 +98,12 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
     base = base_config(cohort, preset, overrides, specs)
     out = Path(out)
     plan = []
+    reference = config_preset(preset).model
     for spec in specs:
         for seed in seeds:
             cfg = run_config(base, spec, seed)
-            run_dir = out / "runs" / spec.slug / f"seed_{seed}"
+            check_detector_settings(cfg.model, reference)  # e.g. model.box_samples=64 for an FCOS run
+            run_dir = RunLayout.in_study(out, spec.slug, seed).root
             plan.append((spec, seed, cfg, run_dir, run_status(cfg, run_dir, study.splits)))
     for i, (spec, seed, _, _, status) in enumerate(plan, start=1):
         log(f"[{i}/{len(plan)}] {name} {describe(spec)} seed={seed}: {'would be ' if dry_run else ''}{status}")
@@ -124,12 +125,13 @@ def finish_study(study: Study, runs: pd.DataFrame, labels: list[str], out: Path,
                  reference: dict[str, str] | None = None) -> pd.DataFrame:
     """Aggregate the per-seed rows, compare every row with ``reference`` (labels; default the first row),
     write the CSV/Markdown tables and the figures; return the table."""
-    metrics = [*HEADLINE] + [f"{SPLIT_PREFIX[s]}AP_IoBB_0.50" for s in study.splits if s != "test"]
+    metrics = [*HEADLINE, *(split_key(AP_50, s) for s in study.splits if s != "test")]
     table = aggregate(runs, labels, metrics)
     reference = reference or {label: runs.iloc[0][label] for label in labels}
     comparisons = study_comparisons(out, runs, labels, reference, n_resamples=N_RESAMPLES)
     table = table.merge(comparisons, on=labels, how="left", validate="one_to_one")
-    title = (f"{study.title} (paper Fig. {study.figure}): test AP / AR at IoBB 0.5, mean +- sd over seeds "
+    paper = f" (paper Fig. {study.figure})" if study.figure else ""
+    title = (f"{study.title}{paper}: test AP / AR at IoBB 0.5, mean +- sd over seeds "
              "[95 % patient-bootstrap interval of the mean]")
     name = " ".join(str(v) for v in reference.values())
     notes = [f"vs {name}: paired difference over the same resampled test patients ({N_RESAMPLES:,} resamples), "
@@ -152,8 +154,6 @@ def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] |
     if clash:
         raise InputError(f"override(s) {', '.join(clash)} set what this study varies (or --seeds / --cohort); "
                          "leave them out")
-    if not Path(cohort, "cohort.csv").is_file():
-        raise InputError(f"{Path(cohort) / 'cohort.csv'}: not found (is {cohort} a folder written by `mdfnet prepare`?)")
     cfg = apply_overrides(config_preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
     return with_features(apply_overrides(cfg, user), load_schema(cohort))  # as train() spells them out
 
@@ -164,16 +164,17 @@ def run_config(base: Config, spec: RunSpec, seed: int) -> Config:
 
 def run_status(cfg: Config, run_dir: Path, splits: Sequence[str]) -> str:
     """``training`` (no folder), ``restarting`` (no last.pt), ``resuming``, ``evaluating`` or ``reused``."""
-    if not run_dir.exists():
+    run = RunLayout(run_dir)
+    if not run.root.exists():
         return "training"
-    if not (run_dir / "last.pt").is_file():
+    if not run.last.is_file():
         return "restarting"
-    state = load_checkpoint(run_dir / "last.pt")
+    state = load_checkpoint(run.last)
     _check_same_config(cfg, state["config"], run_dir)
     if int(state["epoch"]) < cfg.train.epochs:
         return "resuming"
-    checkpoint = _checkpoint(run_dir)
-    done = all(_has_statistics(eval_dir(run_dir, split, checkpoint) / METRICS_FILE) for split in splits)
+    checkpoint = run.selected_checkpoint()
+    done = all(_has_statistics(run.eval_metrics(split, checkpoint)) for split in splits)
     return "reused" if done else "evaluating"
 
 
@@ -194,9 +195,10 @@ def ensure_run(cfg: Config, run_dir: Path, splits: Sequence[str], status: str,
             train(cfg, run_dir, resume=True, log=log, progress=progress)
     except TrainingDiverged as err:
         raise InputError(f"{run_dir}: {err}; change the settings (e.g. a smaller train.lr) and rerun") from None
-    checkpoint = _checkpoint(run_dir)
+    run = RunLayout(run_dir)
+    checkpoint = run.selected_checkpoint()
     if status == "reused":
-        return checkpoint, {s: read_metrics(eval_dir(run_dir, s, checkpoint) / METRICS_FILE) for s in splits}
+        return checkpoint, {s: read_metrics(run.eval_metrics(s, checkpoint)) for s in splits}
     return checkpoint, evaluate_splits(run_dir, splits, checkpoint, cfg.data.cohort)
 
 
@@ -225,11 +227,12 @@ def _prefixed(prefix: str, message: str) -> None:
 
 def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohort: str | Path) -> dict[str, dict]:
     """Evaluate one checkpoint on several splits, loading model and cohort once (no plots)."""
-    model, cfg = model_from_checkpoint(run_dir / f"{checkpoint}.pt")
+    run = RunLayout(run_dir)
+    model, cfg = model_from_checkpoint(run.checkpoint(checkpoint))
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    return {split: evaluate_split(model, cfg, frame, boxes, split, eval_dir(run_dir, split, checkpoint), device,
+    return {split: evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), device,
                                   checkpoint=checkpoint)
             for split in splits}
 
@@ -241,16 +244,15 @@ def read_metrics(path: Path) -> dict:
 def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[str, dict]) -> dict:
     """One per-seed row: labels, seed, run folder, headline metrics per split, and for the test split the
     AP/AR at every IoBB threshold, per-class AP, mFROC, the largest subgroup gaps, AP/AR per subgroup of
-    at least :data:`~mdfnet.metrics.subgroups.MIN_READINGS` readings (``AP_IoBB_0.50@age=80+``) and
+    at least :data:`~mdfnet.metrics.subgroups.MIN_READINGS` readings (:func:`~mdfnet.metrics.keys.subgroup_key`) and
     per-class TP/FP/FN counts."""
     row: dict[str, Any] = {**spec.labels, "seed": seed, "run": str(run), "checkpoint": checkpoint}
     for split, values in metrics.items():
-        prefix = SPLIT_PREFIX[split]
-        row[f"{prefix}AP_IoBB_0.50"] = _number(values.get("AP_IoBB_0.50"))
-        row[f"{prefix}AR_IoBB_0.50"] = _number(values.get("AR_IoBB_0.50"))
+        for key in HEADLINE:
+            row[split_key(key, split)] = _number(values.get(key))
     test = metrics.get("test", {})
     for key, value in test.items():
-        if key.startswith(("AP_IoBB_", "AR_IoBB_")) and key not in row and not isinstance(value, (list, dict)):
+        if _is_iobb_metric(key) and key not in row and not isinstance(value, (list, dict)):
             row[key] = _number(value)  # intervals (lists) stay in metrics.json; the table has its own
     for key in (metric_key("mFROC"), metric_key("mFROC4")):
         row[key] = _number(test.get(key))
@@ -258,7 +260,7 @@ def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[
         row.update({k: _number(v) for k, v in subgroup_values(test.get("subgroups", {}), key).items()})
     for name, counts in test.get("counts", {}).items():  # the cohort's classes, in class order
         for kind, n in counts.items():
-            row[f"{kind}_{name.replace(' ', '_')}"] = n
+            row[count_key(kind, name)] = n
     return row
 
 
@@ -267,8 +269,10 @@ def describe(spec: RunSpec) -> str:
     return " ".join(f"{k}={v}" for k, v in spec.labels.items() if k not in QUIET_LABELS)
 
 
-def _checkpoint(run_dir: Path) -> str:
-    return "best" if (run_dir / "best.pt").is_file() else "last"
+def _is_iobb_metric(key: str) -> bool:
+    """An AP or AR at IoBB: per threshold, their mean, or per class (the per-run table's test columns)."""
+    parts = parse_metric_key(key)
+    return parts is not None and parts.kind in KINDS and parts.overlap == "iobb"
 
 
 def _number(value: Any) -> float:

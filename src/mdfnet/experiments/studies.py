@@ -2,8 +2,8 @@
 
 A :class:`RunSpec` is one configuration of a study: ``labels`` (the table's label columns, e.g.
 ``{"variant": "mdf", "model": "MDF-Net"}``), the config ``overrides`` that make it, and a ``slug`` naming
-its folder ``OUT/runs/<slug>/seed_<s>/``. Every spec of a study is trained with the same preset and user
-overrides; only the keys in ``overrides`` vary.
+its run folders (:meth:`mdfnet.layout.RunLayout.in_study`). Every spec of a study is trained with the same
+preset and user overrides; only the keys in ``overrides`` vary.
 
 Studies (the paper's figure numbers):
 
@@ -12,6 +12,8 @@ Studies (the paper's figure numbers):
 - ``backbones``: each backbone with baseline, MSF-Net 3D and MDF-Net (Fig. 3);
 - ``features``: MDF-Net with each clinical feature subset of :data:`FEATURE_SUBSETS` (Fig. 5c); for a
   cohort with another schema (``prepare --coco``): all features, each alone, and all but each;
+- ``detectors`` (ours, not in the paper): the four variants on each detector of :data:`mdfnet.model.DETECTORS`
+  (Mask R-CNN, RetinaNet, FCOS), all three on the same backbone with FPN (``model.fpn=true``);
 - ``correlation``: no training, see :mod:`mdfnet.experiments.correlation` (Fig. 5b).
 """
 
@@ -24,10 +26,8 @@ from typing import Any
 
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
-from mdfnet.model import BACKBONES, FUSIONS, VARIANTS
-from mdfnet.schema import CLINICAL_FEATURES
-
-VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp")
+from mdfnet.model import BACKBONES, DETECTORS, FUSIONS, VARIANTS
+from mdfnet.schema import CLINICAL_FEATURES, VITALS
 
 # The paper's ten rows of Fig. 5c (name -> features); the encoder keeps its own canonical order.
 FEATURE_SUBSETS: dict[str, tuple[str, ...]] = {
@@ -66,7 +66,7 @@ class Study:
 
     name: str
     title: str
-    figure: str                                   # the paper's figure number(s)
+    figure: str                                   # the paper's figure number(s); "" for a study of ours
     splits: tuple[str, ...]                       # evaluated from best.pt; "test" is the headline
     build: Callable[..., list[RunSpec]]
     reference: str = ""                           # slug of the reference spec; the first spec when absent
@@ -125,6 +125,14 @@ def feature_specs(schema: CohortSchema | None = None) -> list[RunSpec]:
             for name, features in feature_subsets(schema).items()]
 
 
+def detector_specs() -> list[RunSpec]:
+    """Each detector with each variant; every run reads the five FPN levels, which the one-stage detectors
+    need, so the detectors differ by their heads alone."""
+    return [RunSpec({"detector": d.name, "variant": v}, {"model": {"detector": d.name, "variant": v, "fpn": True}},
+                    f"detector-{d.name}_variant-{v}")
+            for d in DETECTORS.values() for v in VARIANTS]
+
+
 STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("variants", "Detector variants", "2b, 2c, 6a, 6b", ("train", "val", "test"), variant_specs,
           "variant-baseline"),
@@ -132,6 +140,8 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("backbones", "Backbones x variants", "3", ("val", "test"), backbone_specs,
           "backbone-mobilenet_v3_small_variant-baseline"),
     Study("features", "Clinical feature subsets (MDF-Net)", "5c", ("val", "test"), feature_specs, "features-all"),
+    Study("detectors", "Detectors x variants (with FPN)", "", ("val", "test"), detector_specs,
+          "detector-maskrcnn_variant-baseline"),
 )}
 CORRELATION = "correlation"  # the one study without training
 STUDY_NAMES: tuple[str, ...] = (*STUDIES, CORRELATION)

@@ -1,15 +1,15 @@
 """Per-seed rows -> one row per configuration with mean +- sd over seeds, as CSV and Markdown.
 
 The per-seed ("long") table has the label columns, ``seed``, and metric columns: the test split's
-unprefixed (``AP_IoBB_0.50``), other splits prefixed (``val_AP_IoBB_0.50``, ``train_AP_IoBB_0.50``).
+unprefixed, other splits prefixed with the split (:func:`mdfnet.metrics.keys.split_key`).
 The aggregated table has the label columns, then ``<metric> mean`` / ``<metric> sd`` for the headline
 test AP and AR, ``n_seeds``, then the same pair for every other metric (validation AP for reference).
 ``sd`` is the sample standard deviation (ddof 1): undefined (NaN) for a single seed.
 
 A study adds, per row (:func:`mdfnet.experiments.compare.study_comparisons`), the 95 % patient-bootstrap
-interval of the headline metrics' seed mean (``AP_IoBB_0.50_ci95_low`` / ``_high``) and the paired
-comparison with its reference row (``AP_IoBB_0.50_diff``, ``..._diff_ci95_low`` / ``_high``, ``..._p``,
-``..._diff_seeds_mean`` / ``_sd``); the Markdown shows the interval after ``mean +- sd`` and one
+interval of the headline metrics' seed mean (:func:`~mdfnet.metrics.keys.bound_keys` of the
+:func:`~mdfnet.metrics.keys.ci_key`) and the paired comparison with its reference row (the difference,
+its interval's bounds, its p-value and the per-seed differences' mean and sd: :func:`comparison_columns`); the Markdown shows the interval after ``mean +- sd`` and one
 ``vs <reference>`` column per headline metric, and any notes (the largest subgroup gap) under the table.
 """
 
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mdfnet.metrics.keys import bound_keys, ci_key, diff_key, metric_key, p_key, parse_subgroup_key, seed_diff_key
+from mdfnet.metrics.keys import (HEADLINE, bound_keys, ci_key, diff_key, mean_column, p_key, parse_subgroup_key,
+                                 sd_column, seed_diff_columns)
 from mdfnet.metrics.subgroups import MIN_READINGS, largest_gap
 
-HEADLINE: tuple[str, ...] = (metric_key("AP"), metric_key("AR"))
+MEAN_SUFFIX = mean_column("")  # " mean": how a mean column ends
 
 
 def aggregate(runs: pd.DataFrame, labels: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -39,13 +40,13 @@ def aggregate(runs: pd.DataFrame, labels: Sequence[str], metrics: Sequence[str])
     table = grouped.size().rename("n_seeds").to_frame()
     columns = []
     for metric in head + rest:
-        table[f"{metric} mean"] = grouped[metric].mean()
-        table[f"{metric} sd"] = grouped[metric].std(ddof=1)
+        table[mean_column(metric)] = grouped[metric].mean()
+        table[sd_column(metric)] = grouped[metric].std(ddof=1)
     for metric in head:
-        columns += [f"{metric} mean", f"{metric} sd"]
+        columns += [mean_column(metric), sd_column(metric)]
     columns.append("n_seeds")
     for metric in rest:
-        columns += [f"{metric} mean", f"{metric} sd"]
+        columns += [mean_column(metric), sd_column(metric)]
     return table[columns].reset_index()
 
 
@@ -61,7 +62,7 @@ def format_mean_sd(mean: float, sd: float, digits: int = 3) -> str:
 def comparison_columns(metric: str) -> list[str]:
     """The columns a study adds for ``metric`` (see the module docstring), in display order."""
     return [*bound_keys(ci_key(metric)), diff_key(metric), *bound_keys(ci_key(diff_key(metric))), p_key(metric),
-            f"{seed_diff_key(metric)}_mean", f"{seed_diff_key(metric)}_sd"]
+            *seed_diff_columns(metric)]
 
 
 def format_interval(low: float, high: float, digits: int = 3, signed: bool = False) -> str:
@@ -79,7 +80,7 @@ def comparison_cell(row: pd.Series, metric: str, digits: int = 3) -> str:
         return "reference"
     low, high = (row[c] for c in bound_keys(ci_key(diff_key(metric))))
     text = f"{diff:+.{digits}f} {format_interval(low, high, digits, signed=True)}, p {row[p_key(metric)]:.2g}"
-    mean, sd = row.get(f"{seed_diff_key(metric)}_mean"), row.get(f"{seed_diff_key(metric)}_sd")
+    mean, sd = (row.get(c) for c in seed_diff_columns(metric))
     if mean is not None and not math.isnan(mean):
         text += f"; per seed {mean:+.{digits}f} +- {sd:.{digits}f}"
     return text
@@ -89,8 +90,8 @@ def to_markdown(table: pd.DataFrame, title: str = "", reference: str = "", notes
     """A GitHub Markdown table: label columns as they are, each metric as one ``mean +- sd`` column (with
     the seed mean's interval when the table has it), a ``<metric> vs <reference>`` column per compared
     headline metric, and ``notes`` as lines under the table."""
-    metrics = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
-    derived = {f"{m} mean" for m in metrics} | {f"{m} sd" for m in metrics}
+    metrics = [c[: -len(MEAN_SUFFIX)] for c in table.columns if c.endswith(MEAN_SUFFIX)]
+    derived = {mean_column(m) for m in metrics} | {sd_column(m) for m in metrics}
     derived |= {c for m in metrics for c in comparison_columns(m)}
     labels = [c for c in table.columns if c not in derived and c != "n_seeds"]
     head, rest = metrics[: len(HEADLINE)], metrics[len(HEADLINE):]
@@ -103,7 +104,7 @@ def to_markdown(table: pd.DataFrame, title: str = "", reference: str = "", notes
         cells += [_mean_sd_interval(row, m) for m in head]
         cells += [comparison_cell(row, m) for m in compared]
         cells.append(str(int(row["n_seeds"])))
-        cells += [format_mean_sd(row[f"{m} mean"], row[f"{m} sd"]) for m in rest]
+        cells += [format_mean_sd(row[mean_column(m)], row[sd_column(m)]) for m in rest]
         lines.append("| " + " | ".join(cells) + " |")
     if notes:
         lines += ["", *notes]
@@ -111,7 +112,7 @@ def to_markdown(table: pd.DataFrame, title: str = "", reference: str = "", notes
 
 
 def _mean_sd_interval(row: pd.Series, metric: str) -> str:
-    text = format_mean_sd(row[f"{metric} mean"], row[f"{metric} sd"])
+    text = format_mean_sd(row[mean_column(metric)], row[sd_column(metric)])
     low, high = (row.get(c) for c in bound_keys(ci_key(metric)))
     interval = format_interval(low, high)
     return f"{text} {interval}" if interval and text != "n/a" else text

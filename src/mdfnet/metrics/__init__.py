@@ -2,13 +2,24 @@
 
 >>> gt = coco_ground_truth(cohort[cohort.split == "test"], boxes)
 >>> metrics = evaluate_detections(gt, detections_to_coco(outputs, image_ids, scale_xy))
->>> metrics["AP_IoBB_0.50"], metrics["AR_IoBB_0.50"], metrics["counts"]
+>>> metrics[keys.AP_50], metrics[keys.AR_50], metrics["counts"]
+
+The names below load on first use, so that :mod:`mdfnet.metrics.keys` (which the config and the command
+line read) comes without pandas and the C++ matcher.
 """
 
-from mdfnet.metrics.coco import coco_ground_truth, detections_to_coco, read_detections, read_ground_truth
-from mdfnet.metrics.evaluate import DEFAULT_THRESHOLDS, evaluate_detections, metrics_json
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_THRESHOLDS", "coco_ground_truth", "detections_to_coco", "evaluate_detections", "metrics_json",
-    "read_detections", "read_ground_truth",
-]
+import importlib
+
+_SOURCES = {
+    "coco_ground_truth": "coco", "detections_to_coco": "coco", "read_detections": "coco", "read_ground_truth": "coco",
+    "DEFAULT_THRESHOLDS": "evaluate", "evaluate_detections": "evaluate", "metrics_json": "evaluate",
+}
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mdfnet.errors import InputError
-from mdfnet.metrics.keys import ci_key, metric_key
+from mdfnet.metrics.keys import KINDS, ci_key, metric_key
 from mdfnet.metrics.outcomes import Matching, Outcomes
 from mdfnet.metrics.weighted import weighted_ap_ar
 
@@ -175,7 +175,7 @@ def summarise_weighted(per_threshold: Sequence[tuple[np.ndarray, np.ndarray]],
             out[metric_key(kind, o.threshold, overlap)] = means[kind][-1]
             for k, name in enumerate(names):
                 out[metric_key(kind, o.threshold, overlap, name)] = values[:, k]
-    for kind in ("AP", "AR"):
+    for kind in KINDS:
         out[metric_key(kind, None, overlap)] = nan_mean(np.stack(means[kind], axis=1), axis=1)
     return out
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mdfnet.metrics.counts import count_outcomes
-from mdfnet.metrics.keys import OVERLAP_LABELS
+from mdfnet.metrics.keys import metric_key
 from mdfnet.metrics.matching import gc_paused
 from mdfnet.metrics.outcomes import Matching, Outcomes
 
@@ -69,7 +69,6 @@ def evaluate_matching(matching: Matching, thresholds: Sequence[float] | None, sc
     recorded: ``matching`` applied it); ``headline``: ``matching.outcomes(0.5)`` when the caller has it."""
     requested = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     grid = np.unique(np.append(requested, HEADLINE_THRESHOLD))
-    label = OVERLAP_LABELS[matching.overlap]
     names = [c["name"] for c in matching.categories]
 
     result = matching.matcher.run(grid)
@@ -83,7 +82,7 @@ def evaluate_matching(matching: Matching, thresholds: Sequence[float] | None, sc
         "count_threshold": None if count_threshold is None else float(count_threshold),
         "n_images": len(matching.image_ids), "n_ground_truth": len(matching.gts), "n_detections": len(matching.dets),
     }
-    metrics.update(summarise(precision, recall, grid, requested, names, label))
+    metrics.update(summarise(precision, recall, grid, requested, names, matching.overlap))
     if count_threshold is not None:
         headline = matching.outcomes(HEADLINE_THRESHOLD) if headline is None else headline
         metrics["counts"] = count_outcomes(headline, score_threshold=count_threshold)
@@ -107,7 +106,7 @@ def _nan_to_none(value):
 
 
 def summarise(precision: np.ndarray, recall: np.ndarray, grid: np.ndarray, requested: np.ndarray,
-              names: Sequence[str], label: str) -> dict[str, float]:
+              names: Sequence[str], overlap: str) -> dict[str, float]:
     """Flat AP/AR keys from COCO's ``precision`` [T, R, K] and ``recall`` [T, K] (-1 = no ground truth).
 
     Written here because COCO's ``summarize()`` hard-codes maxDets 100 and the 0.50:0.95 grid.
@@ -117,16 +116,15 @@ def summarise(precision: np.ndarray, recall: np.ndarray, grid: np.ndarray, reque
     ap, ar = _mean_over_classes(ap_per_class), _mean_over_classes(ar_per_class)
     out: dict[str, float] = {}
     for i, t in enumerate(grid):
-        out[f"AP_{label}_{t:.2f}"] = float(ap[i])
-        out[f"AR_{label}_{t:.2f}"] = float(ar[i])
+        out[metric_key("AP", t, overlap)] = float(ap[i])
+        out[metric_key("AR", t, overlap)] = float(ar[i])
     chosen = np.isin(grid, requested)
-    out[f"AP_{label}_mean"] = _nan_mean(ap[chosen])
-    out[f"AR_{label}_mean"] = _nan_mean(ar[chosen])
+    out[metric_key("AP", None, overlap)] = _nan_mean(ap[chosen])
+    out[metric_key("AR", None, overlap)] = _nan_mean(ar[chosen])
     head = _index_of(grid, HEADLINE_THRESHOLD)
     for k, name in enumerate(names):
-        key = name.replace(" ", "_")
-        out[f"AP_{label}_{HEADLINE_THRESHOLD:.2f}_{key}"] = float(ap_per_class[head, k])
-        out[f"AR_{label}_{HEADLINE_THRESHOLD:.2f}_{key}"] = float(ar_per_class[head, k])
+        out[metric_key("AP", HEADLINE_THRESHOLD, overlap, name)] = float(ap_per_class[head, k])
+        out[metric_key("AR", HEADLINE_THRESHOLD, overlap, name)] = float(ar_per_class[head, k])
     return out
 
 

@@ -29,7 +29,7 @@ def paired_bootstrap(gt: dict, dets_a: list[dict], dets_b: list[dict], groups: M
 
     Returns:
         ``"a"``, ``"b"``: each side's :func:`~mdfnet.metrics.bootstrap.bootstrap_metrics` keys (points and
-        intervals). For each key (``AP_IoBB_0.50`` ...): ``<key>_diff`` = B - A at the data,
+        intervals). For each key (:data:`~mdfnet.metrics.keys.AP_50` ...): ``<key>_diff`` = B - A at the data,
         ``<key>_diff_ci95`` = the percentile interval of the resampled differences ``d*``, and ``<key>_p``,
         the two-sided bootstrap p-value of "no difference": ``min(1, 2 (1 + min(#{d* <= 0}, #{d* >= 0}))
         / (B + 1))`` over the resamples where ``d*`` is defined (never 0; below 0.05 about when the 95 %
@@ -100,7 +100,7 @@ def seed_differences(runs_a: Mapping[int, Mapping], runs_b: Mapping[int, Mapping
 
     Args:
         runs_a, runs_b: ``{seed: metrics}`` of each side (``None`` values, JSON's null, count as nan).
-        keys: the metric keys to compare (e.g. ``AP_IoBB_0.50``).
+        keys: the metric keys to compare (e.g. :data:`~mdfnet.metrics.keys.AP_50`).
 
     Returns:
         ``{"seeds": [sorted seeds], "diffs": {key: [B - A per seed]}, "mean": {key: mean},

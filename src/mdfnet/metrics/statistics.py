@@ -1,7 +1,7 @@
 """What ``evaluate`` and ``score`` report, from one matching: AP/AR with bootstrap intervals, and FROC.
 
 >>> metrics = evaluate_with_statistics(gt, dets, patient_groups(gt), n_resamples=1000, seed=0)
->>> metrics["AP_IoBB_0.50"], metrics["AP_IoBB_0.50_ci95"], metrics["mFROC_IoBB_0.50"]
+>>> metrics[keys.AP_50], metrics[keys.ci_key(keys.AP_50)], metrics[keys.metric_key("mFROC")]
 
 The records are checked and selected once (:class:`~mdfnet.metrics.outcomes.Matching`); the point
 values come from :func:`~mdfnet.metrics.evaluate.evaluate_matching` exactly as

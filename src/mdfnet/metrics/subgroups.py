@@ -25,7 +25,7 @@ import pandas as pd
 
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.metrics.bootstrap import bootstrap_metrics
-from mdfnet.metrics.keys import ci_key, metric_key, subgroup_key
+from mdfnet.metrics.keys import KINDS, ci_key, metric_key, subgroup_key
 from mdfnet.schema import CLINICAL_FEATURES
 
 MISSING = "missing"
@@ -79,7 +79,7 @@ def subgroup_metrics(gt: dict, dets: list[dict], levels: Mapping[str, Mapping[in
         "AR_<O>_t", "AR_<O>_t_ci95"}}}``, levels present in the data only, in :data:`LEVELS` order
         (unknown levels after them, sorted).
     """
-    keys = [metric_key(kind, threshold, overlap) for kind in ("AP", "AR")]
+    keys = [metric_key(kind, threshold, overlap) for kind in KINDS]
     out: dict = {}
     for attribute, level_of in levels.items():
         known = LEVELS.get(attribute, ())

@@ -5,6 +5,8 @@ A backbone maps a batch ``[N, 3, H, W]`` to an ``OrderedDict`` of feature maps a
 
 - without FPN (the paper): the classifier's last feature map (stride 32) and a 3x3 conv to
   ``out_channels`` (no BN, no activation) -> ``{"0": [N, C, H/32, W/32]}``;
+- without FPN at ``stride`` 16 or 8 (ours, for small images): the FPN's top-down path from stride 32 down
+  to that stride only, and only its finest map -> ``{"0": [N, C, H/stride, W/stride]}`` (:class:`FinestLevel`);
 - with FPN: the last layer of each stage at strides 4, 8, 16, 32 feeds torchvision's
   ``FeaturePyramidNetwork`` plus a max-pool level -> five maps ``"0".."pool"`` of ``C`` channels.
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 from torchvision.models import WeightsEnum
@@ -80,6 +83,9 @@ BACKBONES: dict[str, Backbone] = {b.name: b for b in (
 )}
 
 
+FPN_LEVELS: tuple[str, ...] = ("0", "1", "2", "3", "pool")  # the maps a backbone with FPN returns
+
+
 class SingleMapBackbone(nn.Module):
     """Classifier body + 3x3 conv to ``out_channels``: ``[N, 3, H, W] -> {"0": [N, C, H/32, W/32]}``."""
 
@@ -93,10 +99,40 @@ class SingleMapBackbone(nn.Module):
         return OrderedDict([("0", self.conv(self.body(x)))])
 
 
+class FinestLevel(nn.Module):
+    """A feature pyramid over strides ``stride..32`` that makes only its finest map, as ``"0"``.
+
+    One map, as in the paper, but fine enough for small findings: the stride-32 semantics reach it
+    through torchvision's top-down path (its ``FeaturePyramidNetwork``'s lateral 1x1 convs and nearest
+    upsampling), and only the finest level gets its 3x3 output conv; the RPN and the box head run on one
+    level, not five. ``[N, 3, H, W] -> {"0": [N, C, H/stride, W/stride]}``.
+    """
+
+    def __init__(self, pyramid: BackboneWithFPN) -> None:
+        super().__init__()
+        self.body = pyramid.body
+        self.fpn = pyramid.fpn
+        self.fpn.layer_blocks = self.fpn.layer_blocks[:1]  # the coarser levels' output convs would be unused
+        self.out_channels = pyramid.out_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        stages = list(self.body(x).values())  # finest first
+        top = self.fpn.get_result_from_inner_blocks(stages[-1], -1)
+        for i in range(len(stages) - 2, -1, -1):
+            lateral = self.fpn.get_result_from_inner_blocks(stages[i], i)
+            top = lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
+        return OrderedDict([("0", self.fpn.get_result_from_layer_blocks(top, 0))])
+
+
+FEATURE_STRIDES = (8, 16, 32)
+
+
 def build_backbone(name: str, out_channels: int = 64, fpn: bool = False,
-                   pretrained: str | Path | None = None) -> nn.Module:
+                   pretrained: str | Path | None = None, stride: int = 32) -> nn.Module:
     """Build the image backbone ``name`` (a key of :data:`BACKBONES`), from the state-dict file ``pretrained``
-    (e.g. :func:`mdfnet.model.weights.pretrained_file`) or from random init when it is None."""
+    (e.g. :func:`mdfnet.model.weights.pretrained_file`) or from random init when it is None.
+
+    ``stride`` (without FPN): the one map's stride, 32 (the paper), 16 or 8 (:class:`FinestLevel`)."""
     if name not in BACKBONES:
         raise InputError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
     entry = BACKBONES[name]
@@ -107,14 +143,19 @@ def build_backbone(name: str, out_channels: int = 64, fpn: bool = False,
     else:
         classifier.load_state_dict(read_state(pretrained, classifier, entry))
     body = entry.body(classifier)
+    if stride not in FEATURE_STRIDES:
+        raise InputError(f"model.feature_stride must be one of {FEATURE_STRIDES}, got {stride}")
     strides, channels = _probe(body)
-    if not fpn:
+    if not fpn and stride == 32:
         return SingleMapBackbone(body, channels[-1], out_channels)
     # the last layer reaching each of strides 4, 8, 16, 32 is that stage's output
-    ends = {s: i for i, s in enumerate(strides) if s in (4, 8, 16, 32)}
+    levels = (4, 8, 16, 32) if fpn else tuple(s for s in (8, 16, 32) if s >= stride)
+    ends = {s: i for i, s in enumerate(strides) if s in levels}
     names = list(dict(body.named_children()))
     return_layers = {names[i]: str(level) for level, i in enumerate(sorted(ends.values()))}
     in_channels = [channels[i] for i in sorted(ends.values())]
+    if not fpn:
+        return FinestLevel(BackboneWithFPN(body, return_layers, in_channels, out_channels, extra_blocks=None))
     return BackboneWithFPN(body, return_layers, in_channels, out_channels, extra_blocks=LastLevelMaxPool())
 
 

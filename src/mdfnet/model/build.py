@@ -2,11 +2,12 @@
 
 Every part is a stock torchvision piece configured as the authors ran it, except our own:
 the clinical encoder, the spatialiser, the fusion operator, :class:`FusedRoIPool` and the loss weighting.
+``model.detector`` picks the detector around them (:data:`DETECTORS`): Mask R-CNN (the paper's,
+:class:`~mdfnet.model.detector.MDFNet`) or the one-stage RetinaNet and FCOS (:mod:`mdfnet.model.onestage`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from torch import nn
@@ -18,15 +19,18 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from mdfnet.config import ModelConfig, preset as config_preset
+from mdfnet.config import Config, ModelConfig, apply_overrides, check_detector_settings, validate_config
+from mdfnet.config import preset as config_preset  # build_model's `preset` argument is the preset's name
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
-from mdfnet.model.backbones import build_backbone
+from mdfnet.model.anchors import Anchors, resolve_anchors
+from mdfnet.model.backbones import FPN_LEVELS, build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
-from mdfnet.model.heads import FusedRoIPool
-from mdfnet.model.loss import LOSS_TERMS, LOSS_WEIGHTINGS
+from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool
+from mdfnet.model.loss import FCOS_LOSS_TERMS, LOSS_TERMS, LOSS_WEIGHTINGS, RETINANET_LOSS_TERMS
+from mdfnet.model.onestage import HEAD_FUSIONS_1D, MDFFCOS, FusedBackbone, MDFRetinaNet, OneStageFusion
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
 
@@ -38,8 +42,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Variant:
     name: str
     label: str       # as in the paper's tables
-    fuse_3d: bool    # clinical maps fused into the image maps before the RPN
-    fuse_1d: bool    # clinical vector appended to the box head's input
+    fuse_3d: bool    # clinical maps fused into the image maps before the RPN (one-stage: before the heads)
+    fuse_1d: bool    # clinical vector into the box head (one-stage: into the classification head)
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -50,56 +54,81 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 
+@dataclass(frozen=True)
+class Detector:
+    """A detector the clinical data can be fused into (``model.detector``; names from
+    :data:`mdfnet.config.DETECTOR_NAMES`)."""
+
+    name: str
+    label: str                      # for tables
+    model_class: type[nn.Module]    # MDFNet (two-stage) or a OneStageFusion subclass
+    uses_anchors: bool              # reads mdfnet.model.anchors (FCOS places one point per location instead)
+    loss_terms: tuple[str, ...]     # weighted by model.loss_weighting (Mask R-CNN's lose loss_mask without mask head)
+
+    @property
+    def one_stage(self) -> bool:
+        """No proposals: heads on every FPN level, so ``model.fpn=true``."""
+        return issubclass(self.model_class, OneStageFusion)
+
+
+DETECTORS: dict[str, Detector] = {d.name: d for d in (
+    Detector("maskrcnn", "Mask R-CNN", MDFNet, True, LOSS_TERMS),
+    Detector("retinanet", "RetinaNet", MDFRetinaNet, True, RETINANET_LOSS_TERMS),
+    Detector("fcos", "FCOS", MDFFCOS, False, FCOS_LOSS_TERMS),
+)}
+
+
 def build_model(variant: str = "mdf", preset: str = "paper", schema: CohortSchema | None = None,
-                **overrides) -> MDFNet:
+                **overrides) -> nn.Module:
     """Build a detector of the MDF-Net family.
 
     Args:
         variant: ``baseline``, ``msf1d``, ``msf3d`` or ``mdf`` (:data:`VARIANTS`).
         preset: ``paper`` (the authors' configuration) or ``fast``; see :mod:`mdfnet.config`.
         schema: the cohort's classes and clinical features (default: MIMIC's five classes and ten features).
-        overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``.
+        overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``,
+            ``detector="fcos"``.
     """
-    cfg = config_preset(preset).model
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}
-    if unknown:
-        raise InputError(f"unknown model setting(s) {sorted(unknown)}")
-    return build_from_config(dataclasses.replace(cfg, variant=variant, **overrides), schema)
+    reference = config_preset(preset)
+    cfg = apply_overrides(reference, {"model": {"variant": variant, **overrides}})
+    check_detector_settings(cfg.model, reference.model)
+    return build_from_config(cfg.model, schema=schema)
 
 
-def build_from_config(cfg: ModelConfig, schema: CohortSchema | None = None) -> MDFNet:
-    """Build the detector that ``cfg`` describes for ``schema``'s classes and features (default: MIMIC's),
-    its backbone(s) from ``cfg.pretrained_backbone`` (see :mod:`mdfnet.model.weights`; the paper's clinical
-    branch starts from the same file), the rest random."""
-    _check(cfg)
+def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None,
+                      schema: CohortSchema | None = None) -> nn.Module:
+    """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
+    (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random.
+
+    ``anchors``: resolved anchors (``train`` fits ``"auto"`` ones; checkpoints keep them); by default
+    the config's (:func:`model_anchors`). ``schema``: the cohort's classes and clinical features (default:
+    MIMIC's). Returns an :class:`~mdfnet.model.detector.MDFNet` (Mask R-CNN) or
+    an :class:`~mdfnet.model.onestage.OneStageFusion` (RetinaNet, FCOS): the same ``forward`` contract."""
+    check_model_config(cfg)
     schema = schema or MIMIC_SCHEMA
-    num_classes = schema.num_classes
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
 
     def make_backbone() -> nn.Module:
-        return build_backbone(cfg.backbone, C, cfg.fpn, weights)
+        return build_backbone(cfg.backbone, C, cfg.fpn, weights, cfg.feature_stride)
 
+    if DETECTORS[cfg.detector].one_stage:
+        return _build_one_stage(cfg, variant, make_backbone, anchors, schema)
     backbone = make_backbone()
-    levels = ["0", "1", "2", "3", "pool"] if cfg.fpn else ["0"]
-    if cfg.fpn:  # one anchor size per pyramid level, all ratios everywhere
-        sizes = tuple((s,) for s in cfg.anchor_sizes)
-        if len(sizes) != len(levels):
-            raise InputError(f"with FPN give {len(levels)} anchor sizes (one per level), got {cfg.anchor_sizes}")
-    else:  # the paper: every size on the one stride-32 map (15 anchors per location)
-        sizes = (tuple(cfg.anchor_sizes),)
-    anchors = AnchorGenerator(sizes, (tuple(cfg.aspect_ratios),) * len(sizes))
+    levels = list(FPN_LEVELS) if cfg.fpn else ["0"]
+    anchors = anchors or model_anchors(cfg)
+    generator = anchor_generator(anchors, cfg.fpn)
+    proposals = dict(zip(("training", "testing"), cfg.rpn_proposals))
     rpn = RegionProposalNetwork(
-        anchors, RPNHead(C, anchors.num_anchors_per_location()[0]),
+        generator, RPNHead(C, generator.num_anchors_per_location()[0]),
         fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
-        pre_nms_top_n={"training": 2000, "testing": 1000}, post_nms_top_n={"training": 2000, "testing": 1000},
-        nms_thresh=cfg.rpn_nms_thresh,
+        pre_nms_top_n=proposals, post_nms_top_n=proposals, nms_thresh=cfg.rpn_nms_thresh,
     )
     pooled = C * 7 * 7
     if variant.fuse_1d:
         box_pool = FusedRoIPool(levels, output_size=7, sampling_ratio=2)
-        box_head = TwoMLPHead(pooled + D, cfg.box_head_dim)
+        box_head = FUSIONS_1D[cfg.fusion_1d](pooled, D, cfg.box_head_dim)
     else:
         box_pool = MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2)
         box_head = TwoMLPHead(pooled, cfg.box_head_dim)
@@ -107,16 +136,28 @@ def build_from_config(cfg: ModelConfig, schema: CohortSchema | None = None) -> M
     if cfg.mask_head:
         mask_parts = dict(mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
                           mask_head=MaskRCNNHeads(C, (256, 256, 256, 256), 1),
-                          mask_predictor=MaskRCNNPredictor(256, 256, num_classes))
+                          mask_predictor=MaskRCNNPredictor(256, 256, schema.num_classes))
     roi_heads = RoIHeads(
-        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, num_classes),
-        fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
+        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, schema.num_classes),
+        fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=cfg.box_samples, positive_fraction=0.25,
         bbox_reg_weights=None, score_thresh=cfg.box_score_thresh, nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.detections_per_img, **mask_parts,
     )
     transform = GeneralizedRCNNTransform(cfg.image_size, cfg.image_size, IMAGENET_MEAN, IMAGENET_STD,
                                          fixed_size=(cfg.image_size, cfg.image_size))
     terms = LOSS_TERMS if cfg.mask_head else LOSS_TERMS[:-1]
+    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone, schema)
+    model = MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
+                   clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
+                   fuse_1d=variant.fuse_1d, variant=cfg.variant, schema=schema)
+    model.anchors = anchors
+    return model
+
+
+def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone,
+                    schema: CohortSchema) -> tuple[nn.Module | None, ...]:
+    """(clinical encoder, 3D fusion operator, clinical branch), each None where the variant has none."""
+    C, D = cfg.out_channels, cfg.clinical_dim
     encoder = branch = fusion = None
     if variant.fuse_1d or variant.fuse_3d:
         encoder = ClinicalEncoder(schema.select(cfg.clinical_features), D, cfg.missing_indicators, schema)
@@ -124,16 +165,71 @@ def build_from_config(cfg: ModelConfig, schema: CohortSchema | None = None) -> M
         fusion = FUSIONS[cfg.fusion](C, D)
         if fusion.uses_clinical_map:
             branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
-    return MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
-                  clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
-                  fuse_1d=variant.fuse_1d, variant=cfg.variant, schema=schema)
+    return encoder, fusion, branch
 
 
-def _check(cfg: ModelConfig) -> None:
-    choices = {"variant": VARIANTS, "fusion": FUSIONS, "spatialiser": SPATIALISERS,
-               "loss_weighting": LOSS_WEIGHTINGS}
-    for key, registry in choices.items():
-        if getattr(cfg, key) not in registry:
-            raise InputError(f"unknown model.{key} {getattr(cfg, key)!r}; expected one of {sorted(registry)}")
-    if cfg.image_size % 32:
-        raise InputError(f"model.image_size must be a multiple of 32 (the backbone's stride), got {cfg.image_size}")
+def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors: Anchors | None,
+                     schema: CohortSchema) -> nn.Module:
+    """torchvision's RetinaNet or FCOS on the five FPN levels (strides 4-64, as Mask R-CNN's with FPN), 3D
+    fusion on every level, 1D fusion into the classification head (:mod:`mdfnet.model.onestage`)."""
+    detector = DETECTORS[cfg.detector]
+    backbone = make_backbone()
+    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone, schema)
+    if fusion is not None:
+        backbone = FusedBackbone(backbone, fusion, branch)
+    S = cfg.image_size
+    if detector.uses_anchors:
+        anchors = anchors or model_anchors(cfg)
+        generator = anchor_generator(anchors, fpn=True)
+    else:  # FCOS: one point per location, its "size" the level's stride (torchvision's scale ranges use it)
+        anchors, strides = None, feature_strides(cfg)
+        generator = AnchorGenerator(tuple((s,) for s in strides), ((1.0,),) * len(strides))
+    model = detector.model_class(
+        backbone, len(schema.classes), min_size=S, max_size=S, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+        fixed_size=(S, S), anchor_generator=generator, score_thresh=cfg.box_score_thresh,
+        nms_thresh=cfg.box_nms_thresh, detections_per_img=cfg.detections_per_img,
+        loss_weighting=LOSS_WEIGHTINGS[cfg.loss_weighting](detector.loss_terms), clinical_encoder=encoder,
+        fuse_1d=variant.fuse_1d, variant=cfg.variant,
+    )
+    if variant.fuse_1d:
+        HEAD_FUSIONS_1D[cfg.fusion_1d](model.head.classification_head, cfg.clinical_dim)
+    model.schema = schema  # classes and clinical columns; saved in every checkpoint
+    model.anchors = anchors
+    return model
+
+
+def model_anchors(cfg: ModelConfig) -> Anchors:
+    """The anchors ``cfg`` builds (``"auto"`` must have been resolved by ``train`` already)."""
+    return resolve_anchors(cfg.anchor_sizes, cfg.aspect_ratios, cfg.image_size)
+
+
+def feature_strides(cfg: ModelConfig) -> tuple[int, ...]:
+    """Stride of each map the RPN reads: one, or the five FPN levels (4, 8, 16, 32, 64)."""
+    return (4, 8, 16, 32, 64) if cfg.fpn else (cfg.feature_stride,)
+
+
+def anchor_generator(anchors: Anchors, fpn: bool) -> AnchorGenerator:
+    """torchvision's generator: every size on the one map, or (FPN) one size per level, all ratios everywhere."""
+    if fpn:
+        if len(anchors.sizes) != len(FPN_LEVELS):
+            raise InputError(f"with FPN give 5 anchor sizes (one per level), got {list(anchors.sizes)}")
+        sizes = tuple((s,) for s in anchors.sizes)
+    else:  # the paper: every size on the one map (15 anchors per location)
+        sizes = (tuple(anchors.sizes),)
+    return AnchorGenerator(sizes, (tuple(anchors.ratios),) * len(sizes))
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """Refuse a setting outside its rule (:data:`mdfnet.config.RULES`; a ModelConfig made in Python has not been
+    validated yet) and settings the detector cannot build, before any work."""
+    validate_config(Config(model=cfg), paths=())
+    if DETECTORS[cfg.detector].one_stage:
+        if not cfg.fpn:
+            raise InputError(f"model.detector={cfg.detector} reads every level of a feature pyramid: "
+                             "add model.fpn=true")
+        if cfg.mask_head:  # presets never turn it on, so check_detector_settings cannot tell it from the default
+            raise InputError(f"model.mask_head=true: model.detector={cfg.detector} has no such setting "
+                             "(maskrcnn only); leave it out")
+        if cfg.detector == "fcos" and cfg.out_channels % 32:
+            raise InputError(f"model.out_channels={cfg.out_channels}: FCOS's heads use GroupNorm with 32 groups; "
+                             "give a multiple of 32")

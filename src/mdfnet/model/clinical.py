@@ -48,8 +48,8 @@ class ClinicalEncoder(nn.Module):
         features = names if features is None else tuple(features)
         unknown = [f for f in features if f not in names]
         if unknown or not features:
-            raise InputError(f"clinical features must be a non-empty subset of {names}, "
-                             f"got unknown {unknown}" if unknown else "got an empty subset")
+            got = f"unknown {unknown}" if unknown else "an empty subset"
+            raise InputError(f"clinical features must be a non-empty subset of {names}, got {got}")
         self.features = tuple(f for f in names if f in features)  # canonical order
         numeric = [i for i, f in enumerate(self.schema.numeric) if f in self.features]
         self.register_buffer("numeric_index", torch.tensor(numeric, dtype=torch.long), persistent=False)
@@ -59,10 +59,11 @@ class ClinicalEncoder(nn.Module):
         self.dim = dim
         used = len(numeric) * (2 if missing_indicators else 1)
         free, n_embed = dim - used, len(self.categorical_columns)
-        if free < max(n_embed, 0):
+        if free < n_embed:
+            names = [f.name for f in self._categorical_features()]
             raise InputError(f"clinical dim {dim} is too small for {used} numeric columns"
-                             + (f" and {n_embed} categorical embedding(s)" if n_embed else "")
-                             + "; raise model.clinical_dim")
+                             + (" and a gender embedding" if names == ["gender"] else
+                                f" and {n_embed} categorical embeddings" if n_embed else ""))
         widths = [free // n_embed + (k < free % n_embed) for k in range(n_embed)] if n_embed else []
         self.embeddings = nn.ModuleList(
             nn.Embedding(len(f.categories) + int(f.unseen_slot), w)
@@ -84,7 +85,7 @@ class ClinicalEncoder(nn.Module):
 
     def forward(self, clinical: torch.Tensor) -> torch.Tensor:
         if clinical.dim() != 2 or clinical.shape[1] != self.schema.width:
-            raise ValueError(f"clinical batch must be [N, {self.schema.width}] in the order "
+            raise InputError(f"clinical batch must be [N, {self.schema.width}] in the order "
                              f"{self.schema.names}, got shape {list(clinical.shape)}")
         numeric_all = (clinical[:, : len(self.schema.numeric)] - self.mean) / self.std
         numeric = numeric_all[:, self.numeric_index]
@@ -135,3 +136,19 @@ def fit_statistics(clinical: torch.Tensor,
     std = torch.where((count > 1) & (std > 0), std, torch.ones_like(std))
     mean = torch.where(count > 0, mean, torch.zeros_like(mean))
     return mean.float(), std.float()
+
+
+def fit_medians(clinical: torch.Tensor, num_numeric: int = len(NUMERIC_FEATURES)) -> torch.Tensor:
+    """NaN-aware median of the ``num_numeric`` leading (numeric) columns of a train split ``[N, F]``
+    (MIMIC: ``[N, 10]`` -> ``[9]``).
+
+    The middle value, or the mean of the two middle values for an even count; NaN for a feature missing in
+    every row. Explanations use it as the "typical value" a typed-in value is compared with.
+    """
+    numeric = clinical[:, :num_numeric].double()
+    medians = []
+    for column in numeric.T:
+        present = column[~torch.isnan(column)].sort().values
+        n = len(present)
+        medians.append(float("nan") if n == 0 else float(present[(n - 1) // 2] + present[n // 2]) / 2)
+    return torch.tensor(medians, dtype=torch.float32)

@@ -1,16 +1,27 @@
 """1D fusion: the clinical vector joins each RoI's pooled features on the way into the box head.
 
+Two operators (``model.fusion_1d``, :data:`FUSIONS_1D`): ``concat`` (the paper) and ``film`` (ours).
+
 torchvision's ``RoIHeads`` calls ``box_roi_pool(features, proposals, image_shapes)`` and feeds the
 result to ``box_head``. :class:`FusedRoIPool` is the one piece that changes: it pools as usual,
 flattens ``[R, C, 7, 7] -> [R, C*49]`` and appends the clinical vector of each RoI's image,
 ``[R, C*49 + D]``, taken from ``features["clinical"]`` (``[N, D]``). The standard ``TwoMLPHead``
-then reads 3136 + 64 = 3200 inputs in the paper configuration.
+then reads 3136 + 64 = 3200 inputs in the paper configuration. :class:`FiLMBoxHead` instead splits the
+vector off again and uses it to scale and shift the head's hidden features.
+
+:class:`EveryBox` wraps a model's RoI heads to return every class's box and score for every proposal
+(for explanations, which follow a finding's own box through re-reads).
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
-from torchvision.ops import MultiScaleRoIAlign
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection.faster_rcnn import TwoMLPHead
+from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops, roi_align
 
 CLINICAL_KEY = "clinical"  # where the detector puts the clinical vector in the features dict
 
@@ -24,3 +35,130 @@ class FusedRoIPool(MultiScaleRoIAlign):
         vector = x[CLINICAL_KEY]
         per_roi = torch.repeat_interleave(vector, torch.tensor([len(b) for b in boxes], device=vector.device), dim=0)
         return torch.cat([pooled, per_roi.to(pooled.dtype)], dim=1)
+
+
+class FiLMBoxHead(nn.Module):
+    """Ours: torchvision's two-layer box head with FiLM of its hidden layer by the clinical vector.
+
+    ``[R, P + D] -> [R, hidden]``: ``h = relu(fc6(pooled))``, ``(gamma, beta) = film(vector)``,
+    ``out = relu(fc7(h * (1 + gamma) + beta))``. Concatenation leaves the vector's 64 inputs among 3,136
+    pooled ones, and SGD from random init barely moved their weights in our probes; FiLM lets the vector
+    gate every hidden unit (it can turn "an opacity" into "a consolidation"), and starts as the plain head
+    (zero-initialised ``film``), so the image path is undisturbed at init.
+    """
+
+    def __init__(self, pooled: int, clinical_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.clinical_dim = clinical_dim
+        self.fc6 = nn.Linear(pooled, hidden)
+        self.fc7 = nn.Linear(hidden, hidden)
+        self.film = nn.Linear(clinical_dim, 2 * hidden)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled, vector = x[:, :-self.clinical_dim], x[:, -self.clinical_dim:]
+        gamma, beta = self.film(vector).chunk(2, dim=1)
+        return F.relu(self.fc7(F.relu(self.fc6(pooled)) * (1 + gamma) + beta))
+
+
+def concat_box_head(pooled: int, clinical_dim: int, hidden: int) -> nn.Module:
+    """The paper's 1D fusion: the box head reads pooled features and vector alike (``fc6: P + D -> hidden``)."""
+    return TwoMLPHead(pooled + clinical_dim, hidden)
+
+
+# 1D fusion operators: name -> box-head builder (pooled, clinical_dim, hidden)
+FUSIONS_1D = {"concat": concat_box_head, "film": FiLMBoxHead}
+
+
+class EveryBox(nn.Module):
+    """A model's RoI heads (shared, not copied) returning every class's box and score for every proposal.
+
+    Called as torchvision's ``RoIHeads`` is, ``(features, proposals, image_shapes)`` -> ``(detections,
+    {})``, it pools, runs the box head and predictor, decodes and clips the boxes and takes the softmax,
+    and keeps everything: no score cut, no NMS, no count limit (:func:`every_box`). Explanations read it
+    to follow a finding's own box through re-reads of one film (mdfnet.engine.explain); when every row
+    scores the same proposals on a single feature map, it pools them all at once (:func:`pool_shared`).
+    """
+
+    def __init__(self, roi_heads: nn.Module) -> None:
+        super().__init__()
+        self.heads = roi_heads
+
+    def forward(self, features, proposals: list[torch.Tensor], image_shapes: list[tuple[int, int]], targets=None):
+        heads = self.heads
+        pooled = pool_shared(heads.box_roi_pool, features, proposals, image_shapes)
+        if pooled is None:
+            pooled = heads.box_roi_pool(features, proposals, image_shapes)
+        logits, deltas = heads.box_predictor(heads.box_head(pooled))
+        return every_box(heads.box_coder, logits, deltas, proposals, image_shapes), {}
+
+
+def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
+                image_shapes: list[tuple[int, int]]) -> torch.Tensor | None:
+    """``pool(features, proposals, image_shapes)`` when every row has the very same proposals on one map.
+
+    RoIAlign is linear in the map, so pooling ``U`` boxes on ``R`` maps is one sampling matrix, RoIAlign
+    of a one-hot basis of the pixels the boxes touch, applied to all maps in one product: the same values
+    (to float rounding) at a fraction of ``R x U`` RoIAligns. None when it does not apply (several
+    levels, different proposals or image sizes, a pool not yet run): then call ``pool`` itself.
+    """
+    names = getattr(pool, "featmap_names", ())
+    if (len(names) != 1 or getattr(pool, "scales", None) is None or len(proposals) < 2
+            or any(p is not proposals[0] for p in proposals) or len(set(image_shapes)) != 1):
+        return None
+    maps = features[names[0]]                          # [R, C, h, w]
+    rows, channels, height, width = maps.shape
+    boxes = proposals[0]
+    basis = torch.eye(height * width, dtype=maps.dtype, device=maps.device).view(1, -1, height, width)
+    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
+    weights = roi_align(basis, rois, pool.output_size, pool.scales[0], pool.sampling_ratio).flatten(2)
+    touched = weights.abs().sum((0, 2)) > 0             # [U, pixels, bins]: keep the pixels any box reads
+    weights, flat = weights[:, touched], maps.flatten(2)[:, :, touched]  # [U, p, bins], [R, C, p]
+    bins = weights.shape[-1]
+    pooled = flat @ weights.transpose(0, 1).reshape(-1, len(boxes) * bins)  # [R, C, U * bins]
+    pooled = pooled.view(rows, channels, len(boxes), bins).transpose(1, 2)
+    pooled = pooled.reshape(rows * len(boxes), channels, *pool.output_size)
+    if CLINICAL_KEY in features and isinstance(pool, FusedRoIPool):
+        vector = features[CLINICAL_KEY].repeat_interleave(len(boxes), dim=0)
+        return torch.cat([pooled.flatten(start_dim=1), vector.to(pooled.dtype)], dim=1)
+    return pooled
+
+
+def every_box(box_coder, logits: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
+              image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+    """The box predictor's output for every proposal and class, per image: row ``i`` is proposal ``i // K``,
+    class ``i % K + 1`` (``K`` classes without background): ``boxes`` ``[P * K, 4]`` (decoded, clipped to
+    the image), ``scores`` (softmax) and ``labels`` ``[P * K]``."""
+    boxes = box_coder.decode(deltas, proposals)[:, 1:]  # [sum P, K, 4], background column dropped
+    scores = torch.softmax(logits, -1)[:, 1:]
+    counts = [len(p) for p in proposals]
+    if len(set(image_shapes)) == 1:  # one film read many times: clip all rows at once
+        boxes = box_ops.clip_boxes_to_image(boxes, image_shapes[0]).split(counts)
+    else:
+        boxes = [box_ops.clip_boxes_to_image(b, shape) for b, shape in zip(boxes.split(counts), image_shapes)]
+    labels = torch.arange(1, scores.shape[1] + 1, device=scores.device)
+    return [{"boxes": b.reshape(-1, 4), "scores": s.reshape(-1), "labels": labels.repeat(len(s))}
+            for b, s in zip(boxes, scores.split(counts))]
+
+
+class RecordPredictions(nn.Module):
+    """A box predictor that also keeps its last output ``(class logits, box deltas)`` in ``record``."""
+
+    def __init__(self, predictor: nn.Module, record: dict) -> None:
+        super().__init__()
+        self.predictor, self.record = predictor, record
+
+    def forward(self, x: torch.Tensor):
+        self.record["logits"], self.record["deltas"] = out = self.predictor(x)
+        return out
+
+
+def recording_heads(roi_heads: nn.Module) -> tuple[nn.Module, dict]:
+    """A shallow copy of ``roi_heads`` (same weights, same behaviour) whose box predictor records its output
+    in the returned dict; the model's own heads are not changed, so other threads may use them meanwhile."""
+    record: dict = {}
+    heads = copy.copy(roi_heads)
+    heads._modules = dict(roi_heads._modules)  # a module set on the copy must not land in the original
+    heads.box_predictor = RecordPredictions(roi_heads.box_predictor, record)
+    return heads, record

@@ -1,4 +1,4 @@
-"""Combining the detector's loss terms.
+"""Combining the detector's loss terms (Mask R-CNN's, RetinaNet's or FCOS's).
 
 :class:`UncertaintyWeightedLoss` learns one homoscedastic-uncertainty weight per term (Kendall et al.,
 as the authors ran it): ``sum_k 0.5 / s_k^2 * L_k + log(1 + s_k^2)`` with each ``s_k`` initialised to 1
@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")
+LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask")  # Mask R-CNN's
+# the one-stage detectors' own terms, under torchvision's names
+RETINANET_LOSS_TERMS = ("classification", "bbox_regression")
+FCOS_LOSS_TERMS = ("classification", "bbox_regression", "bbox_ctrness")
 
 
 class SumLoss(nn.Module):

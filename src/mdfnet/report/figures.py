@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 from PIL import Image
 
 from mdfnet.report.plots import draw_overlay, plot_froc_curves, plot_pr_curves, plot_subgroups, plot_threshold_curves
+from mdfnet.schema import CLASSES, class_name
 
 OVERLAY_MAX_SIDE = 768  # overlays are for looking at, not measuring: keep the PNGs small
 
@@ -20,6 +22,8 @@ def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: 
     readings that have ground truth (predictions shown above ``score_threshold``)."""
     out = Path(out)
     label = str(metrics.get("variant", "model"))
+    if metrics.get("detector", "maskrcnn") != "maskrcnn":
+        label += f" ({metrics['detector']})"
     paths = [plot_threshold_curves({label: metrics}, out / "ap_ar_vs_iobb.png"),
              plot_pr_curves(metrics, out / "pr_curves.png", title=label)]
     if "froc_curves" in metrics:
@@ -32,8 +36,8 @@ def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: 
     for row in with_gt.itertuples(index=False):
         gt_rows = boxes[boxes["reading_id"] == row.reading_id]
         gt = [(r.label, (r.xmin, r.ymin, r.xmax, r.ymax)) for r in gt_rows.itertuples(index=False)]
-        pred = [(dataset.schema.classes[d["category_id"] - 1], d["score"], _xyxy(d["bbox"]))
-                for d in detections if d["image_id"] == row.image_id and d["score"] >= score_threshold]
+        pred = [detection_overlay(d, dataset.schema.classes) for d in detections
+                if d["image_id"] == row.image_id and d["score"] >= score_threshold]
         paths.append(overlay_png(row.image_path, gt, pred, out / f"overlay_{row.reading_id}.png"))
     return paths
 
@@ -52,6 +56,9 @@ def overlay_png(image_path: str, gt: list, pred: list, path: Path) -> Path:
     return draw_overlay(image, gt, pred, path)
 
 
-def _xyxy(bbox: list[float]) -> list[float]:
-    x, y, w, h = bbox
-    return [x, y, x + w, y + h]
+def detection_overlay(detection: dict, classes: Sequence[str] = CLASSES) -> tuple[str, float, list[float]]:
+    """A COCO detection as :func:`overlay_png` draws it: ``(class name, score, xyxy)``; ``classes``: the
+    cohort's (default MIMIC's five)."""
+    x, y, w, h = detection["bbox"]
+    name = class_name(detection["category_id"]) if tuple(classes) == CLASSES else classes[detection["category_id"] - 1]
+    return name, detection["score"], [x, y, x + w, y + h]

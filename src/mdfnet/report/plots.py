@@ -7,7 +7,6 @@ They read the metrics dicts of :func:`mdfnet.metrics.evaluate_detections` (and o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,13 +18,13 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from mdfnet.metrics.froc import ALL_CLASSES, FROC_RATES  # noqa: E402
-from mdfnet.metrics.keys import OVERLAP_LABELS, ci_key, metric_key  # noqa: E402
+from mdfnet.metrics.keys import KINDS, MEAN, OVERLAP_LABELS, ci_key, metric_key, parse_metric_key  # noqa: E402
 
 DPI = 100
 CURVES_SIZE = (1000, 400)  # pixels: AP and AR panels side by side
 PR_SIZE = (600, 500)
 BARS_SIZE = (900, 450)
-_THRESHOLD_KEY = re.compile(r"^AP_(IoBB|IoU)_(\d\.\d\d)$")
+EFFECTS_SIZE = (1000, 420)
 
 
 Box = Sequence[float]  # xyxy in image pixels
@@ -35,31 +34,34 @@ def plot_threshold_curves(metrics_by_model: Mapping[str, Mapping], path: str | P
     """AP and AR against the overlap threshold (the paper's Fig. 6b), one line per model.
 
     Args:
-        metrics_by_model: ``{model name: metrics}``; each metrics has ``AP_IoBB_<t>`` / ``AR_IoBB_<t>``
-            (or ``IoU``) keys. Undefined values (``nan`` / ``None``) leave gaps.
+        metrics_by_model: ``{model name: metrics}``; each metrics has the AP and AR keys of every threshold
+            (:func:`mdfnet.metrics.keys.metric_key`, IoBB or IoU). Undefined values (``nan`` / ``None``) leave gaps.
         path: output PNG, ``CURVES_SIZE`` pixels.
     """
-    fig, (ax_ap, ax_ar) = _figure(CURVES_SIZE, ncols=2)
-    label = "IoBB"
+    fig, (ax_ap, ax_ar) = new_figure(CURVES_SIZE, ncols=2)
+    overlap = "iobb"
     for name, metrics in metrics_by_model.items():
-        label, thresholds = threshold_keys(metrics)
+        overlap, thresholds = threshold_keys(metrics)
         for ax, kind in ((ax_ap, "AP"), (ax_ar, "AR")):
-            values = [_value(metrics.get(f"{kind}_{label}_{t}")) for t in thresholds]
-            ax.plot([float(t) for t in thresholds], values, marker="o", markersize=3, label=name)
-    for ax, kind in ((ax_ap, "AP"), (ax_ar, "AR")):
+            values = [_value(metrics.get(metric_key(kind, t, overlap))) for t in thresholds]
+            ax.plot(thresholds, values, marker="o", markersize=3, label=name)
+    label = OVERLAP_LABELS[overlap]
+    for ax, kind in zip((ax_ap, ax_ar), KINDS):
         ax.set(xlabel=f"{label} threshold", ylabel=kind, xlim=(0, 1), ylim=(0, 1), title=f"{kind} vs {label} threshold")
         ax.grid(alpha=0.3)
     ax_ar.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def threshold_keys(metrics: Mapping) -> tuple[str, list[str]]:
-    """The overlap label (``IoBB`` / ``IoU``) and sorted threshold strings (``"0.05"``) found in ``metrics``."""
-    found = [m.groups() for m in map(_THRESHOLD_KEY.match, metrics) if m]
+def threshold_keys(metrics: Mapping) -> tuple[str, list[float]]:
+    """The overlap (``iobb`` / ``iou``) and the sorted thresholds of the per-threshold AP keys in ``metrics``."""
+    found = [p for p in map(parse_metric_key, metrics)
+             if p is not None and p.kind == "AP" and p.threshold is not None and p.class_key is None]
     if not found:
-        raise ValueError("metrics have no AP_IoBB_<t> or AP_IoU_<t> keys; expected evaluate_detections output")
-    label = found[0][0]
-    return label, sorted({t for lab, t in found if lab == label}, key=float)
+        wanted = " or ".join(metric_key("AP", None, overlap).replace(MEAN, "<t>") for overlap in OVERLAP_LABELS)
+        raise ValueError(f"metrics have no {wanted} keys; expected evaluate_detections output")
+    overlap = found[0].overlap
+    return overlap, sorted({p.threshold for p in found if p.overlap == overlap})
 
 
 def plot_pr_curves(metrics: Mapping, path: str | Path, title: str = "") -> Path:
@@ -69,17 +71,17 @@ def plot_pr_curves(metrics: Mapping, path: str | Path, title: str = "") -> Path:
         metrics: an ``evaluate_detections`` result (uses ``pr_curves`` and the per-class AP keys).
         path: output PNG, ``PR_SIZE`` pixels.
     """
-    fig, (ax,) = _figure(PR_SIZE)
-    label, _ = threshold_keys(metrics)
+    fig, (ax,) = new_figure(PR_SIZE)
+    overlap, _ = threshold_keys(metrics)
     for name, curve in metrics["pr_curves"].items():
-        ap = _value(metrics.get(f"AP_{label}_0.50_{name.replace(' ', '_')}"))
+        ap = _value(metrics.get(metric_key("AP", 0.5, overlap, name)))
         ax.plot(curve["recall"], curve["precision"], label=f"{name} (AP {ap:.3f})")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
-           title=title or f"PR curves at {label} 0.5")
+           title=title or f"PR curves at {OVERLAP_LABELS[overlap]} 0.5")
     ax.grid(alpha=0.3)
     if metrics["pr_curves"]:
         ax.legend(fontsize="small", loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overlap: str = "iobb",
@@ -92,7 +94,7 @@ def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overla
             ``froc_curves`` and the ``mFROC`` keys).
         path: output PNG, ``PR_SIZE`` pixels.
     """
-    fig, (ax,) = _figure(PR_SIZE)
+    fig, (ax,) = new_figure(PR_SIZE)
     left, right = FROC_RATES[0] / 1.2, FROC_RATES[-1] * 1.2
     for name, curve in metrics["froc_curves"].items():
         pooled = name == ALL_CLASSES
@@ -109,7 +111,7 @@ def plot_froc_curves(metrics: Mapping, path: str | Path, title: str = "", overla
     ax.grid(alpha=0.3)
     if metrics["froc_curves"]:
         ax.legend(fontsize="small", loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_subgroups(subgroups: Mapping[str, Mapping[str, Mapping]], path: str | Path, threshold: float = 0.5,
@@ -123,9 +125,9 @@ def plot_subgroups(subgroups: Mapping[str, Mapping[str, Mapping]], path: str | P
     """
     rows = [(f"{attribute}: {level} ({entry['n_readings']})", entry)
             for attribute, by_level in subgroups.items() for level, entry in by_level.items()]
-    fig, axes = _figure((CURVES_SIZE[0], max(PR_SIZE[1], 22 * len(rows) + 120)), ncols=2)
+    fig, axes = new_figure((CURVES_SIZE[0], max(PR_SIZE[1], 22 * len(rows) + 120)), ncols=2)
     y = np.arange(len(rows))
-    for ax, kind in zip(axes, ("AP", "AR")):
+    for ax, kind in zip(axes, KINDS):
         key = metric_key(kind, threshold, overlap)
         values = np.array([_value(entry.get(key)) for _, entry in rows])
         bounds = np.array([[_value(b) for b in (entry.get(ci_key(key, confidence)) or [None, None])]
@@ -138,7 +140,7 @@ def plot_subgroups(subgroups: Mapping[str, Mapping[str, Mapping]], path: str | P
         ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def draw_overlay(image: np.ndarray, gt: Sequence[tuple[str, Box]], pred: Sequence[tuple[str, float, Box]],
@@ -164,7 +166,7 @@ def draw_overlay(image: np.ndarray, gt: Sequence[tuple[str, Box]], pred: Sequenc
         _draw_box(ax, box, name, "limegreen", "-", fontsize, above=True)
     for name, score, box in pred:
         _draw_box(ax, box, f"{name} {score:.2f}", "orange", "--", fontsize, above=False)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def _draw_box(ax, box: Box, text: str, colour: str, style: str, fontsize: float, above: bool) -> None:
@@ -183,7 +185,7 @@ def plot_grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Pat
     """
     groups = list(values)
     series = list(dict.fromkeys(s for g in groups for s in values[g]))
-    fig, (ax,) = _figure(BARS_SIZE)
+    fig, (ax,) = new_figure(BARS_SIZE)
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(groups))
     for i, name in enumerate(series):
@@ -195,23 +197,24 @@ def plot_grouped_bars(values: Mapping[str, Mapping[str, float]], path: str | Pat
     ax.grid(axis="y", alpha=0.3)
     if series:
         ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
                xlabel: str, ylabel: str, title: str = "") -> Path:
     """One line per ``name: (x, y)`` (e.g. validation AP per epoch for each run). ``PR_SIZE`` pixels."""
-    fig, (ax,) = _figure(PR_SIZE)
+    fig, (ax,) = new_figure(PR_SIZE)
     for name, (x, y) in series.items():
         ax.plot(list(x), [_value(v) for v in y], marker="o", markersize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     if series:
         ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _figure(size_px: tuple[int, int], ncols: int = 1):
+def new_figure(size_px: tuple[int, int], ncols: int = 1):
+    """A figure of exactly ``size_px`` pixels with ``ncols`` axes side by side: ``(fig, [ax, ...])``."""
     fig, axes = plt.subplots(1, ncols, figsize=(size_px[0] / DPI, size_px[1] / DPI), dpi=DPI, squeeze=False)
     return fig, list(axes[0])
 
@@ -221,7 +224,8 @@ def _value(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _save(fig, path: str | Path, tight: bool = True) -> Path:
+def save_figure(fig, path: str | Path, tight: bool = True) -> Path:
+    """Write ``fig`` to the PNG ``path`` (folders created), close it and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if tight:
@@ -229,3 +233,33 @@ def _save(fig, path: str | Path, tight: bool = True) -> Path:
     fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": the PNG keeps the figure's exact pixel size
     plt.close(fig)
     return path
+
+
+def plot_effect_matrix(effects: Mapping[str, Mapping[str, float]], counts: Mapping[str, int], path: str | Path,
+                       title: str = "") -> Path:
+    """Heat map of mean absolute effects, classes (rows, true positives counted in the label) by
+    clinical features (columns), each cell written out; a value never present is left blank.
+
+    Args:
+        effects: ``{class: {feature: mean |effect|}}`` (:func:`mdfnet.engine.explain.mean_abs_effects`).
+        counts: ``{class: number of true positives}``.
+        path: output PNG, ``EFFECTS_SIZE`` pixels.
+    """
+    from mdfnet.schema import CLASSES, CLINICAL_FEATURES
+
+    classes = [c for c in CLASSES if c in effects]
+    features = [f for f in CLINICAL_FEATURES if any(f in effects[c] for c in classes)]
+    grid = np.array([[effects[c].get(f, np.nan) for f in features] for c in classes], dtype=float).reshape(
+        len(classes), len(features))
+    fig, (ax,) = new_figure(EFFECTS_SIZE)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="Blues", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(len(features)), features, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), [f"{c} (n={counts.get(c, 0)})" for c in classes])
+    top = np.nanmax(grid) if np.isfinite(grid).any() else 1.0
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8,
+                    color="white" if value > 0.6 * top else "black")
+    fig.colorbar(image, ax=ax, label="mean |score change|")
+    ax.set_title(title or "mean absolute effect of each value on each class's true positives")
+    return save_figure(fig, path)

@@ -12,6 +12,6 @@ detection file and one CSV row per image, whose classes depend on the tabular va
 from mdfnet.synth.generate import generate
 from mdfnet.synth.mimic_eye import generate_mimic_eye, to_mimic_eye
 from mdfnet.synth.shapes import generate_coco
-from mdfnet.synth.spec import SynthSpec
+from mdfnet.synth.spec import SETTINGS, SynthSpec, setting
 
-__all__ = ["SynthSpec", "generate", "generate_coco", "generate_mimic_eye", "to_mimic_eye"]
+__all__ = ["SETTINGS", "SynthSpec", "generate", "generate_coco", "generate_mimic_eye", "setting", "to_mimic_eye"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mdfnet.synth.spec import CAUSES, VITALS, SynthSpec
+from mdfnet.schema import TRIAGE_FEATURES
+from mdfnet.synth.spec import CAUSES, SynthSpec
 
 TARGETS = ("Enlarged cardiac silhouette", "Atelectasis", "Pleural abnormality", "Consolidation", "Pulmonary edema")
 # Which cause shows as which lesion (pleural abnormality is a noisy-or over several causes).
@@ -51,7 +52,7 @@ def draw_causes(spec: SynthSpec, age: np.ndarray, rng: np.random.Generator) -> p
     decades = (age - 60.0) / 10.0
     causes = {}
     for name in CAUSES:
-        logit = _logit(spec.cause_base[name]) + spec.cause_age_slope[name] * decades
+        logit = _logit(spec.cause_base[name]) + spec.clinical_signal * spec.cause_age_slope[name] * decades
         if name == "cardiomegaly":
             logit = logit + spec.cardiomegaly_logit_if_heart_failure * causes["heart_failure"]
         causes[name] = rng.random(len(age)) < _sigmoid(logit)
@@ -61,7 +62,7 @@ def draw_causes(spec: SynthSpec, age: np.ndarray, rng: np.random.Generator) -> p
 def draw_lesions(spec: SynthSpec, causes: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Which of the five target lesions each study shows, plus the unlabelled decoys and a nodule.
 
-    Returns bool columns ``TARGETS + ("decoy_haze", "decoy_blunting", "nodule")``.
+    Returns bool columns ``TARGETS + ("decoy_haze", "decoy_blunting", "nodule", "decoy_opacity")``.
     """
     n = len(causes)
     lesions = {name: np.zeros(n, bool) for name in TARGETS}
@@ -74,6 +75,8 @@ def draw_lesions(spec: SynthSpec, causes: pd.DataFrame, rng: np.random.Generator
     lesions["decoy_haze"] = ~lesions["Pulmonary edema"] & (rng.random(n) < spec.decoy_haze_p)
     lesions["decoy_blunting"] = ~lesions["Pleural abnormality"] & (rng.random(n) < spec.decoy_blunting_p)
     lesions["nodule"] = rng.random(n) < spec.nodule_p
+    # drawn only when asked for, so the default setting's random stream (and every byte) stays as it was
+    lesions["decoy_opacity"] = rng.random(n) < spec.decoy_opacity_p if spec.decoy_opacity_p > 0 else np.zeros(n, bool)
     return pd.DataFrame(lesions)
 
 
@@ -81,24 +84,26 @@ def draw_vitals(spec: SynthSpec, age: np.ndarray, causes: pd.DataFrame, rng: np.
     """Clean triage values per row: baseline + age term + effects of the active causes.
 
     Units: temperature deg F, heartrate /min, resprate /min, o2sat %, sbp/dbp mmHg, pain 0-10, acuity 1-5.
+    Every cause's effect is scaled by ``spec.clinical_signal``.
     """
+    k = spec.clinical_signal
     n = len(age)
     decades = (age - 60.0) / 10.0
     out = {}
-    for vital in VITALS:
+    for vital in TRIAGE_FEATURES:
         mean, sd = spec.vital_baseline[vital]
         value = rng.normal(mean, sd, n) + spec.vital_age_slope.get(vital, 0.0) * decades
         for cause in CAUSES:
             effect = spec.vital_effect[cause].get(vital)
             if effect is not None:
-                value += causes[cause].to_numpy() * rng.normal(effect[0], effect[1], n)
+                value += causes[cause].to_numpy() * rng.normal(k * effect[0], k * effect[1], n)
         out[vital] = value
     out["temperature"] = np.round(np.clip(out["temperature"], 95.0, 106.5), 1)
     for vital, lo, hi in (("heartrate", 38, 190), ("resprate", 8, 48), ("o2sat", 70, 100),
                           ("sbp", 70, 240), ("dbp", 35, 140)):
         out[vital] = np.round(np.clip(out[vital], lo, hi))
     pain = np.clip(np.round(out["pain"]), 0, 10)
-    zero_p = np.where(causes["collapse"], spec.pain_zero_p * 0.3, spec.pain_zero_p)
+    zero_p = np.where(causes["collapse"], spec.pain_zero_p * 0.3 ** k, spec.pain_zero_p)
     out["pain"] = np.where(rng.random(n) < zero_p, 0.0, pain)
     out["acuity"] = np.clip(np.round(out["acuity"]), 1, 5)
     return pd.DataFrame(out)
@@ -151,7 +156,7 @@ def mess_triage(spec: SynthSpec, vitals: pd.DataFrame, rng: np.random.Generator)
     quirk_free = np.zeros(n, bool)
     quirk_free[free] = True
     all_missing = quirk_free & (rng.random(n) < spec.row_missing_fraction)
-    for vital in VITALS:
+    for vital in TRIAGE_FEATURES:
         missing = quirk_free & (all_missing | (rng.random(n) < spec.value_missing_fraction))
         if vital == "pain":
             pain_text[missing] = ""

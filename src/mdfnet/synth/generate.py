@@ -13,7 +13,7 @@ from mdfnet.synth import anatomy, describe, lesions, planted, readers, timeline,
 from mdfnet.synth.clinical import TARGETS
 from mdfnet.synth.spec import SynthSpec
 
-LESION_FLAGS = TARGETS + ("decoy_haze", "decoy_blunting", "nodule")
+LESION_FLAGS = TARGETS + ("decoy_haze", "decoy_blunting", "nodule", "decoy_opacity")
 
 MIN_PATIENTS = 10  # below this the planted quirks crowd out the clean cohort
 MIN_IMAGE_SIZE = 64
@@ -73,8 +73,8 @@ def generate(out_dir: str | Path, patients: int = 500, image_size: int = 512, se
             _save_jpeg(lateral, root / writer.image_relpath(study["subject_id"], study["study_id"], study["lateral_dicom_id"]),
                        spec.jpeg_quality)
         count = int(study["n_readers"])
-        readings, _ = readers.read_image(study, findings, list(numbers[start:start + count]), film_rng, spec,
-                                         kept=study["category"] == "clean")
+        readings, _ = readers.simulate_readings(study, findings, list(numbers[start:start + count]), film_rng, spec,
+                                                kept=study["category"] == "clean")
         all_readings.extend(readings)
         start += count
 

@@ -1,7 +1,7 @@
 """The five lesions (and two look-alikes) drawn onto a film from :mod:`mdfnet.synth.anatomy`.
 
 Look-alikes share a renderer on purpose: consolidation and atelectasis are both :func:`draw_opacity`
-(same texture, size and location distribution), pulmonary edema and the unlabelled decoy haze are both
+(same texture, size and location distribution; so is the unlabelled decoy opacity), pulmonary edema and the unlabelled decoy haze are both
 :func:`draw_haze`, pleural abnormality and the unlabelled decoy blunting are both :func:`draw_pleural`. Each drawing returns the bounding box of what it drew, in pixels of the film.
 """
 
@@ -52,14 +52,16 @@ def _local_grid(img: np.ndarray, win: tuple[slice, slice]) -> tuple[np.ndarray, 
 
 
 def draw_opacity(img: np.ndarray, lungs: np.ndarray, chest: Chest, rng: np.random.Generator,
-                 strength: float) -> tuple[tuple[float, ...] | None, int, bool]:
+                 strength: float, radius: tuple[float, float, float, float] = (0.10, 0.15, 0.07, 0.11),
+                 ) -> tuple[tuple[float, ...] | None, int, bool]:
     """Patchy airspace opacity, basal or mid-zone, in one lung. Returns ``(box, side, basal)``.
 
-    Consolidation and atelectasis both come here: nothing in the pixels tells them apart.
+    Consolidation and atelectasis both come here: nothing in the pixels tells them apart. ``radius``:
+    the half-axes are ``rx ~ U(radius[0], radius[1])``, ``ry ~ U(radius[2], radius[3])`` (fractions of the film).
     """
     side = int(rng.choice((-1, 1)))
     basal = bool(rng.random() < 0.65)
-    rx, ry = rng.uniform(0.10, 0.15), rng.uniform(0.07, 0.11)  # lobar-sized: a detector must see it
+    rx, ry = rng.uniform(*radius[:2]), rng.uniform(*radius[2:])
     lateral = (0.5, 0.85) if basal and side > 0 else (0.3, 0.7)  # keep basal opacities off the heart shadow
     u0 = float(chest.lung_x(side, rng.uniform(*lateral)))
     v0 = float(chest.dome_v(side, u0)) - ry * rng.uniform(0.5, 0.9) if basal else rng.uniform(
@@ -135,7 +137,7 @@ def draw_findings(img: np.ndarray, lungs: np.ndarray, chest: Chest, lesions: dic
     for label in ("Consolidation", "Atelectasis"):
         if lesions[label]:
             s, faint = strength()
-            box, side, basal = draw_opacity(img, lungs, chest, rng, s)
+            box, side, basal = draw_opacity(img, lungs, chest, rng, s, spec.opacity_radius)
             if box is not None:
                 findings.append(Finding(label, box, faint, side, basal))
     if lesions["Pleural abnormality"] or lesions["decoy_blunting"]:
@@ -153,4 +155,6 @@ def draw_findings(img: np.ndarray, lungs: np.ndarray, chest: Chest, lesions: dic
         box = draw_nodule(img, lungs, chest, rng, rng.uniform(*spec.lesion_strength))
         if box is not None:
             findings.append(Finding("nodule", box, faint=False))
+    if lesions.get("decoy_opacity", False):  # unlabelled: nothing is appended
+        draw_opacity(img, lungs, chest, rng, strength()[0], spec.opacity_radius)
     return findings

@@ -120,8 +120,8 @@ def draw_ellipses(findings: list[Finding], reading: Reading, rng: np.random.Gene
     return merged
 
 
-def read_image(study: dict, findings: list[Finding], numbers: list[int], rng: np.random.Generator,
-               spec: SynthSpec, kept: bool) -> tuple[list[Reading], int]:
+def simulate_readings(study: dict, findings: list[Finding], numbers: list[int], rng: np.random.Generator,
+                      spec: SynthSpec, kept: bool) -> tuple[list[Reading], int]:
     """All readings of one image (``len(numbers)`` radiologists). Returns ``(readings, two-label ellipses)``."""
     radiologists = rng.choice(np.arange(1, 6), size=len(numbers), replace=False)
     readings, merged = [], 0

@@ -11,7 +11,10 @@ The generative model (``SYNTH_README.md`` in every output folder is rendered fro
 4. Vitals follow from the *same* causes: ``value = baseline + age term + sum over active causes of an effect
    drawn from N(mean, sd)`` (``vital_baseline`` / ``vital_effect``), so clinical data tells *what* an
    opacity is while only the image tells *where* it is.
-5. Image ambiguity is by construction: consolidation and atelectasis share one opacity renderer and one
+5. ``clinical_signal`` scales every link from a cause to the clinical values (vital effects, the age
+   slopes of the causes, pain's shift with collapse): 1 is the model above, 0 makes the clinical data say
+   nothing about the lesions, 0.5 halves every effect.
+6. Image ambiguity is by construction: consolidation and atelectasis share one opacity renderer and one
    location distribution; pulmonary edema and a "decoy haze" (no label) share one haze renderer; pleural
    abnormality and a "decoy blunting" (no label) share one costophrenic-angle renderer; normal and enlarged
    hearts have overlapping cardio-thoracic ratios.
@@ -25,7 +28,6 @@ from typing import Any
 
 # Latent causes, in drawing order.
 CAUSES: tuple[str, ...] = ("infection", "collapse", "heart_failure", "cardiomegaly", "other_fever")
-VITALS: tuple[str, ...] = ("temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp", "pain", "acuity")
 
 
 @dataclass
@@ -62,6 +64,7 @@ class SynthSpec:
     decoy_haze_p: float = 0.35          # poor inspiration / soft tissue haze on studies without edema (no label)
     decoy_blunting_p: float = 0.2       # a blunted angle from technique or old scarring, no effusion (no label)
     nodule_p: float = 0.03              # a small nodule labelled with a non-target class (prepare ignores it)
+    decoy_opacity_p: float = 0.0        # an unlabelled patchy opacity (scar, overlap), drawn like consolidation
 
     # --- vitals: baseline (mean, sd) and per-cause additive effects (mean, sd) ---
     vital_baseline: dict[str, tuple[float, float]] = field(default_factory=lambda: {
@@ -82,6 +85,7 @@ class SynthSpec:
         "other_fever": {"temperature": (2.2, 1.0), "heartrate": (10.0, 6.0)},
     })
     pain_zero_p: float = 0.45           # many triage pain scores are exactly 0
+    clinical_signal: float = 1.0        # scales every cause -> clinical value link (0 = vitals say nothing)
 
     # --- image ---
     size_jitter: tuple[float, float] = (0.85, 1.15)   # original width and height = image_size * U(range)
@@ -91,6 +95,7 @@ class SynthSpec:
     ctr_enlarged: tuple[float, float] = (0.565, 0.04)  # enlarged: the tails overlap -> borderline cases
     ap_magnification: float = 1.05     # AP films enlarge the heart shadow a little
     lesion_strength: tuple[float, float] = (0.30, 0.45)  # added density of a clearly visible lesion
+    opacity_radius: tuple[float, float, float, float] = (0.10, 0.15, 0.07, 0.11)  # rx ~ U(a, b), ry ~ U(c, d), of the width
     faint_fraction: float = 0.15        # share of lesions drawn faint
     faint_factor: float = 0.4           # faint strength = strength * this
     noise_sd: float = 0.015             # per-pixel quantum noise (0..1 scale)
@@ -122,6 +127,8 @@ class SynthSpec:
     row_missing_fraction: float = 0.04  # triage rows with every vital missing
     value_missing_fraction: float = 0.06  # each vital independently missing
 
+    setting: str = "demo"               # the named setting these values came from (:data:`SETTINGS`)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -136,6 +143,27 @@ class SynthSpec:
             value = values[f.name]
             kwargs[f.name] = _like(getattr(defaults, f.name), value)
         return cls(**kwargs)
+
+
+# Named settings: changes from the defaults (``demo``). ``hard`` has the generator's first opacities
+# (2-3x smaller in area than the demo's lobar ones, fainter) and more look-alikes that carry no label.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "demo": {},
+    "hard": {"opacity_radius": (0.06, 0.10, 0.04, 0.07), "lesion_strength": (0.22, 0.36),
+             "decoy_haze_p": 0.5, "decoy_blunting_p": 0.3, "decoy_opacity_p": 0.15},
+}
+
+
+def setting(name: str = "demo", clinical_signal: float = 1.0) -> SynthSpec:
+    """The spec of a named setting (:data:`SETTINGS`) with ``clinical_signal`` in [0, 1]."""
+    from mdfnet.errors import InputError
+
+    if name not in SETTINGS:
+        raise InputError(f"unknown synth setting {name!r}; expected one of {sorted(SETTINGS)}")
+    if not 0.0 <= clinical_signal <= 1.0:
+        raise InputError(f"--clinical-signal must lie in [0, 1] (0 = vitals say nothing, 1 = full), "
+                         f"got {clinical_signal:g}")
+    return dataclasses.replace(SynthSpec(), **SETTINGS[name], setting=name, clinical_signal=clinical_signal)
 
 
 def _like(template: Any, value: Any) -> Any:
