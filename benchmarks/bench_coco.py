@@ -1,7 +1,7 @@
 """Fusion beyond MIMIC: image-only vs fused detector on the COCO + CSV generator, over 3 seeds.
 
-    .venv/bin/python benchmarks/bench_coco.py --out runs/coco                  # 600 frames, 64 px, FPN, 30 epochs
-    .venv/bin/python benchmarks/bench_coco.py --out runs/coco --jobs 2 train.epochs=40   # overrides for every run
+    .venv/bin/python benchmarks/bench_coco.py --out runs/coco --jobs 2        # 360 frames, 64 px, 12 epochs
+    .venv/bin/python benchmarks/bench_coco.py --out runs/coco --jobs 2 train.epochs=20   # overrides for every run
 
 Writes ``OUT/raw`` (``mdfnet synth --layout coco``), ``OUT/cohort`` (``mdfnet prepare --coco``), the
 ``variants`` study restricted to the image-only baseline and MDF-Net (``OUT/study``: tables, ``variants.png``
@@ -10,10 +10,8 @@ paired difference (MDF-Net minus baseline, test AP). The frames' disc class (hot
 the image and decided by the CSV's temperature and camera model, so the image-only model can only guess it.
 Every run is reused on a rerun, so an interrupted benchmark resumes.
 
-Cost: at 64 px the stride-32 map of the paper's backbone is 2 x 2 cells, too coarse for 10-18 px objects, so
-the default runs use FPN (strides 4-32) with anchors of 8-128 px. On the reference machine (2 CPU cores,
-shared with other jobs) one FPN epoch over 280 frames took 60 to 600 s: the default six runs of 30 epochs
-are hours of CPU, and were not run there. On a GPU they take minutes (``train.device=cuda`` is picked automatically).
+The ``fast`` preset's stride-8 map with scaled anchors finds the 10-18 px objects of a 64 px frame; each of the
+six runs is about 2 CPU minutes on the reference machine (one thread each, ``--jobs 2`` on its two cores).
 """
 
 from __future__ import annotations
@@ -29,14 +27,13 @@ import torch
 from mdfnet.experiments.runner import run_study
 from mdfnet.experiments.tables import to_markdown
 
-DEFAULT_OVERRIDES = ["model.image_size=64", "model.fpn=true", "model.anchor_sizes=[8,16,32,64,128]",
-                     "train.epochs=30", "train.warmup_iters=50"]
+DEFAULT_OVERRIDES = ["model.image_size=64", "train.epochs=12", "train.warmup_iters=30"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/coco")
-    parser.add_argument("--images", type=int, default=600, help="clean frames generated (default 600)")
+    parser.add_argument("--images", type=int, default=360, help="clean frames generated (default 360)")
     parser.add_argument("--image-size", type=int, default=64, help="generated frame side in px (default 64)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=["baseline", "mdf"])
