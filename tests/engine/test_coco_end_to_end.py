@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from mdfnet.cli import main
+from mdfnet.data.cohort import load_schema
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.engine.predict import Predictor
+from mdfnet.errors import InputError
 from mdfnet.experiments import run_study, study_specs
 from mdfnet.feature_schema import CohortSchema
-from mdfnet.data.cohort import load_schema
 
 CLASSES = ["hot spot", "cold spot", "crack"]
 
@@ -89,3 +90,11 @@ def test_variants_study_runs_on_the_coco_cohort_and_reuses_its_runs(trained, tmp
     lines.clear()  # the saved configs spell the features out as the study does: every run is reused
     run_study("variants", trained / "cohort", out, overrides=tiny, only=only, log=lines.append)
     assert [line.rsplit(": ", 1)[1] for line in lines if line.startswith("[")] == ["reused"] * 2
+
+
+def test_explanations_say_they_read_mimic_features_only(trained, capsys):
+    assert main(["evaluate", "--run", str(trained / "run"), "--no-plots", "--explain"]) == 2
+    assert ("--explain reads MIMIC's clinical features; this model's cohort has its own (temperature, humidity, "
+            "camera_model): leave it out") in capsys.readouterr().err
+    with pytest.raises(InputError, match="explanations read MIMIC's clinical features"):
+        Predictor(trained / "run/best.pt").predict(trained / "raw/images/frame_00003.png", {}, explain=True)

@@ -26,7 +26,7 @@ from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.feature_schema import CohortSchema
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.layout import CASES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE, RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.bootstrap import check_bootstrap_settings
@@ -119,6 +119,9 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
                             schema=getattr(model, "schema", None))
     if len(dataset) == 0:
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
+    if explain and dataset.schema != MIMIC_SCHEMA:
+        raise InputError("--explain reads MIMIC's clinical features; this model's cohort has its own "
+                         f"({', '.join(dataset.schema.names)}): leave it out")
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
     metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed, schema=dataset.schema)
