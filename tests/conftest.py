@@ -94,3 +94,17 @@ def make_config():
 @pytest.fixture(scope="session")
 def cohort_writer():
     return write_tiny_cohort
+
+
+@pytest.fixture(scope="session")
+def untrained_run(tmp_path_factory):
+    """(run folder, cohort folder) of one epoch on the tiny cohort, every detection kept (score cut 0):
+    an untrained model still gives 10 boxes per image to explain, serve and read off a page."""
+    from mdfnet.engine.train import train
+
+    root = tmp_path_factory.mktemp("untrained_run")
+    cohort = write_tiny_cohort(root / "cohort")
+    cfg = tiny_config(cohort, epochs=1)
+    cfg.model.box_score_thresh = 0.0
+    train(cfg, root / "run", log=lambda *_: None)
+    return root / "run", cohort

@@ -17,7 +17,6 @@ from mdfnet.engine.explain import (
 )
 from mdfnet.model.heads import EveryBox
 from mdfnet.engine.predict import Predictor
-from mdfnet.engine.train import train
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
 NAN = float("nan")
@@ -193,13 +192,8 @@ def test_mean_abs_effects_by_class_and_feature():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, cohort_writer, make_config):
-    root = tmp_path_factory.mktemp("explain")
-    cohort = cohort_writer(root / "cohort")
-    cfg = make_config(cohort, epochs=1)
-    cfg.model.box_score_thresh = 0.0  # an untrained model: keep every detection so there is something to explain
-    train(cfg, root / "run", log=lambda *_: None)
-    return root / "run", cohort
+def checkpoint(untrained_run):
+    return untrained_run
 
 
 def test_checkpoints_store_the_train_medians_and_old_ones_fall_back_to_the_missing_view(checkpoint, tmp_path):
@@ -244,11 +238,12 @@ def test_predict_command_writes_the_effects_with_explain(checkpoint, tmp_path):
 
 def test_evaluate_explain_writes_the_effects_per_class_and_feature(checkpoint, monkeypatch, capsys):
     run, _ = checkpoint
-    assert main(["evaluate", "--run", str(run), "--no-plots"]) == 0
+    fast = ["--no-plots", "--resamples", "10"]  # the intervals are not what this test is about
+    assert main(["evaluate", "--run", str(run), *fast]) == 0
     assert not (run / "eval_test_best" / "explanations.json").exists()  # the default stays fast
     # an untrained model has no true positive: count every detection as one to exercise the summary
     monkeypatch.setattr("mdfnet.engine.explain.true_positives", lambda det, *a, **k: list(range(len(det["scores"]))))
-    assert main(["evaluate", "--run", str(run), "--no-plots", "--explain"]) == 0
+    assert main(["evaluate", "--run", str(run), *fast, "--explain"]) == 0
     folder = run / "eval_test_best"
     saved = json.loads((folder / "explanations.json").read_text())
     records = saved["records"]

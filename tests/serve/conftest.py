@@ -23,19 +23,14 @@ class Served:
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory, cohort_writer, make_config):
+def served(untrained_run):
     import uvicorn
 
     from mdfnet.engine.predict import Predictor
-    from mdfnet.engine.train import train
     from mdfnet.serve import create_app
 
-    root = tmp_path_factory.mktemp("serve")
-    cohort = cohort_writer(root / "cohort")
-    cfg = make_config(cohort, epochs=1)
-    cfg.model.box_score_thresh = 0.0  # an untrained model: keep every detection so that there is a page to read
-    train(cfg, root / "run", log=lambda *_: None)
-    checkpoint = root / "run" / "best.pt"
+    run, cohort = untrained_run
+    checkpoint = run / "best.pt"
     predictor = Predictor(checkpoint)
     app = create_app(predictor, checkpoint=checkpoint)
     with socket.socket() as probe:  # a free port, released just before the server binds it

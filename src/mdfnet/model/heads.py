@@ -24,6 +24,7 @@ from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops, roi_align
 
 CLINICAL_KEY = "clinical"  # where the detector puts the clinical vector in the features dict
+SHARED_POOL_MAX_PIXELS = 32 * 32  # pool_shared pays off on small maps (stride 32 up to 1024 px); RoIAlign beyond
 
 
 class FusedRoIPool(MultiScaleRoIAlign):
@@ -101,7 +102,8 @@ def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
     RoIAlign is linear in the map, so pooling ``U`` boxes on ``R`` maps is one sampling matrix, RoIAlign
     of a one-hot basis of the pixels the boxes touch, applied to all maps in one product: the same values
     (to float rounding) at a fraction of ``R x U`` RoIAligns. None when it does not apply (several
-    levels, different proposals or image sizes, a pool not yet run): then call ``pool`` itself.
+    levels, different proposals or image sizes, a pool not yet run, a map over ``SHARED_POOL_MAX_PIXELS``):
+    then call ``pool`` itself.
     """
     names = getattr(pool, "featmap_names", ())
     if (len(names) != 1 or getattr(pool, "scales", None) is None or len(proposals) < 2
@@ -109,6 +111,8 @@ def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
         return None
     maps = features[names[0]]                          # [R, C, h, w]
     rows, channels, height, width = maps.shape
+    if height * width > SHARED_POOL_MAX_PIXELS:  # the one-hot basis grows with the square of the map
+        return None
     boxes = proposals[0]
     basis = torch.eye(height * width, dtype=maps.dtype, device=maps.device).view(1, -1, height, width)
     rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
