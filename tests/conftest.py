@@ -108,3 +108,14 @@ def untrained_run(tmp_path_factory):
     cfg.model.box_score_thresh = 0.0
     train(cfg, root / "run", log=lambda *_: None)
     return root / "run", cohort
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads per process slow training tests ten-fold."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

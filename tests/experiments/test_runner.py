@@ -18,13 +18,7 @@ from mdfnet.experiments.tables import comparison_columns
 TINY = ["model.image_size=64", "train.epochs=1", "train.batch_size=8", "train.warmup_iters=2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads per process slow these runs ten-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_variants_study_writes_tables_and_figures_then_reuses_every_run(tiny_cohort, tmp_path, monkeypatch):
