@@ -87,6 +87,9 @@ class TrainConfig:
     amp: bool = False                     # mixed precision on CUDA only
     eval_every: int = 1                   # epochs between validation passes
     select_metric: str = AP_50            # model selection on validation only (a key of metrics.keys.SELECTABLE)
+    # fine-tuning: start from this checkpoint's network weights (RUN/best.pt; same architecture), with a new
+    # optimiser and schedule; the clinical standardisation is refitted on this run's train split (engine.finetune)
+    init_from: str | None = None
 
 
 @dataclass
@@ -355,6 +358,17 @@ WEIGHTS = optional(Rule(lambda v: isinstance(v, str) and v.strip() != "",
                         _weights_on_disk))
 
 
+def _checkpoint_on_disk(value: str) -> str | None:
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return f"{path} is a folder; name a checkpoint in it, e.g. {path / 'best.pt'}"
+    return None if path.is_file() else f"no such file {path}; expected {CHECKPOINT.allowed()}"
+
+
+CHECKPOINT = Rule(lambda v: isinstance(v, str) and v.strip() != "",
+                  lambda: "a checkpoint written by `mdfnet train` (RUN/best.pt)", _checkpoint_on_disk)
+
+
 def _registry(module: str, name: str) -> Callable[[], list[str]]:
     """The names of registry ``module.name``, read when first needed (the model and the engine import this
     module, so their registries cannot be imported here at load)."""
@@ -419,6 +433,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "eval_every": whole(1),
         "select_metric": Rule(lambda v: v in SELECTABLE,
                               lambda: "one of " + ", ".join(SELECTABLE) + " (what validation records)"),
+        "init_from": optional(CHECKPOINT),
     },
 }
 
@@ -477,7 +492,11 @@ def check_section(name: str, section: Any, paths: Iterable[str] = ()) -> None:
                 raise InputError(f"{key}={value!r}: {problem}")
 
 
-def validate_config(cfg: Config, paths: Iterable[str] = ("data.cohort", "model.pretrained_backbone")) -> None:
+# The settings that name a file or folder (looked up on disk where a person gives them).
+PATH_SETTINGS: tuple[str, ...] = ("data.cohort", "model.pretrained_backbone", "train.init_from")
+
+
+def validate_config(cfg: Config, paths: Iterable[str] = PATH_SETTINGS) -> None:
     """Check a whole config before any work: each field's rule (:data:`RULES`), then :data:`CROSS_CHECKS`.
 
     ``paths`` names the path settings to look up on disk (all of them by default).
