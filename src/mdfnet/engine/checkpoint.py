@@ -3,7 +3,8 @@
 A checkpoint holds everything prediction needs (the resolved config, the class names, the cohort's schema
 of classes and clinical features, the anchors in pixels, the model's state dict, which includes the clinical
 scaler fitted on train, and the train split's clinical medians that explanations compare with; checkpoints
-written before the medians were stored lack them, and those written before schemas existed are MIMIC's) and,
+written before the medians were stored lack them, and those written before schemas existed are MIMIC's),
+for a fine-tuned run where its weights started (``init_from``), and,
 for ``last.pt``, what resuming needs (optimizer, scheduler, epoch, best validation score, epoch history).
 """
 
@@ -25,6 +26,7 @@ from mdfnet.model.anchors import Anchors
 from mdfnet.schema import NUMERIC_FEATURES
 
 CLINICAL_MEDIAN_KEY = "clinical_median"  # [9] floats in NUMERIC_FEATURES order, NaN where train had none
+INIT_FROM_KEY = "init_from"  # a fine-tuned run's source (mdfnet.engine.finetune.lineage); absent otherwise
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, *,
@@ -58,7 +60,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle/zip errors of many kinds: all mean "not a checkpoint"
-        raise InputError(f"{path} is not a readable mdfnet checkpoint: {err}") from err
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # one line: torch's can run to ten
+        raise InputError(f"{path} is not a readable mdfnet checkpoint: {first}") from err
 
 
 def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:

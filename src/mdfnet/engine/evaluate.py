@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
+from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
@@ -125,7 +126,8 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
     metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed, schema=dataset.schema)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector,
+                   cohort=cfg.data.cohort)
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
     (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
@@ -179,7 +181,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
     PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays); with ``explain`` (one more
     read of the clinical branch and RoI heads per value and film), ``explanations.json`` and
-    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`).
+    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`). Then the run's model card
+    is rewritten with the split's metrics (:func:`mdfnet.engine.card.write_model_card`).
     """
     run = RunLayout(run_dir)
     path = run.checkpoint(checkpoint)
@@ -190,9 +193,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
-                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
-                          seed=seed, explain=explain, medians=clinical_medians(state))
+    metrics = evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
+                             checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
+                             seed=seed, explain=explain, medians=clinical_medians(state))
+    write_model_card(run)  # the card now lists this split's metrics too
+    return metrics
 
 
 @dataclass(frozen=True)

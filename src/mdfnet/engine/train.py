@@ -41,12 +41,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mdfnet.config import Config, config_from_dict, save_config, validate_config
+from mdfnet.config import PATH_SETTINGS, Config, config_from_dict, save_config, validate_config
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.dataset import CohortDataset, collate
-from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, save_checkpoint
+from mdfnet.engine.card import write_model_card
+from mdfnet.engine.checkpoint import INIT_FROM_KEY, anchors_from_checkpoint, load_checkpoint, save_checkpoint
 from mdfnet.engine.evaluate import validation_metrics
-from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
+from mdfnet.engine.finetune import lineage, load_weights, source_checkpoint
+from mdfnet.engine.runtime import (device_name, init_distributed, is_main_process, pick_device, provenance,
+                                   seed_everything)
 from mdfnet.errors import InputError
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AR_50, split_key
@@ -93,24 +96,31 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     seed_everything(cfg.train.seed)
     boxes, train_set, val_set = datasets(cfg)
     cfg = with_features(cfg, train_set.schema)  # None = all of the cohort's features, spelled out
-    anchors = anchors_from_checkpoint(saved) if saved is not None else _fit_anchors(cfg, train_set, run, log)
-    model = build_model(cfg, train_set, anchors, quiet=saved is not None).to(device)
+    source = source_checkpoint(cfg, train_set.schema) if saved is None else None  # train.init_from, checked
+    anchors = anchors_from_checkpoint(saved) if saved is not None else \
+        _fit_anchors(cfg, train_set, run, log, given=None if source is None else anchors_from_checkpoint(source))
+    model = build_model(cfg, train_set, anchors, quiet=saved is not None, init=source).to(device)
     medians = fit_medians(train_set.clinical, len(train_set.schema.numeric)).tolist()  # stored for explanations
+    origin = _origin(cfg, source, saved)
     opt = optimisation(cfg, model, train_set, device, rank, world)
     state = Progress() if saved is None else restore(saved, model, opt)
     if saved is not None:
         log(f"resuming {run.root} at epoch {state.next_epoch}/{cfg.train.epochs}")
+    elif source is not None:
+        log(f"starting from the weights of {origin['checkpoint']} (epoch {origin['epoch']})")
     net = DistributedDataParallel(model) if world > 1 else model
     if is_main_process():
-        write_run_files(cfg, run)
+        write_run_files(cfg, run, device, origin)
     for epoch in range(state.next_epoch, cfg.train.epochs + 1):
         row = train_epoch(net, model, opt, cfg, epoch, device, val_set, boxes, log, progress)
         state.history.append(row)
         if is_main_process():
-            improved = save_epoch(run, model, cfg, opt, state, row, medians)
+            improved = save_epoch(run, model, cfg, opt, state, row, medians, origin)
             log(_epoch_line(row, cfg.train.epochs, cfg.train.select_metric, improved))
         if world > 1:
             dist.barrier()
+    if is_main_process():
+        write_model_card(run)
     return summary(state.history, cfg.train.select_metric)
 
 
@@ -128,7 +138,9 @@ def start_or_resume(cfg: Config, run: RunLayout, resume: bool) -> tuple[Config, 
     check_model_config(cfg.model)  # before anything is read or written
     if not cfg.data.cohort:
         raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
-    validate_config(cfg)  # a Config built in Python skipped load-time validation: bad settings stop here
+    # a Config built in Python skipped load-time validation: bad settings stop here (a resumed run's weights
+    # are in last.pt: the checkpoint it started from may be gone)
+    validate_config(cfg, [p for p in PATH_SETTINGS if not (resume and p == "train.init_from")])
     return cfg, saved
 
 
@@ -146,16 +158,20 @@ def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
 
 
 def build_model(cfg: Config, train_set: CohortDataset, anchors: Anchors | None = None,
-                quiet: bool = False) -> torch.nn.Module:
-    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), its
-    clinical scaler fitted on the train split only.
+                quiet: bool = False, init: dict | None = None) -> torch.nn.Module:
+    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), with
+    the weights of the checkpoint ``init`` (``train.init_from``, :mod:`mdfnet.engine.finetune`) when given,
+    its clinical scaler fitted on the train split only.
 
     ``quiet`` hides the "no pretrained weights" warning (a resumed run's weights come from last.pt).
     """
+    model_cfg = cfg.model if init is None else dataclasses.replace(cfg.model, pretrained_backbone=None)
     with warnings.catch_warnings():
-        if quiet:
+        if quiet or init is not None:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model, anchors, train_set.schema)
+        model = build_from_config(model_cfg, anchors, train_set.schema)
+    if init is not None:
+        load_weights(model, init, cfg, cfg.train.init_from)
     if model.clinical_encoder is not None:
         model.clinical_encoder.set_statistics(*fit_statistics(train_set.clinical, len(train_set.schema.numeric)))
     return model
@@ -184,11 +200,14 @@ def restore(saved: dict, model: torch.nn.Module, opt: Optimisation) -> Progress:
     return Progress(list(saved["history"]), float(saved["best"]), int(saved["epoch"]) + 1)
 
 
-def write_run_files(cfg: Config, run: RunLayout) -> None:
-    """``config.yaml`` and ``provenance.json``, next to the checkpoints."""
+def write_run_files(cfg: Config, run: RunLayout, device: torch.device | None = None,
+                    origin: dict | None = None) -> None:
+    """``config.yaml`` and ``provenance.json`` (versions, git revision, the device, and for a fine-tuned run
+    the checkpoint it started from), next to the checkpoints."""
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.config)
-    run.provenance.write_text(json.dumps(provenance(), indent=2))
+    record = {**provenance(), "device": device_name(device or torch.device("cpu")), INIT_FROM_KEY: origin}
+    run.provenance.write_text(json.dumps(record, indent=2))
 
 
 def train_epoch(net, model, opt: Optimisation, cfg: Config, epoch: int, device: torch.device,
@@ -211,17 +230,19 @@ def train_epoch(net, model, opt: Optimisation, cfg: Config, epoch: int, device: 
 
 
 def save_epoch(run: RunLayout, model: torch.nn.Module, cfg: Config, opt: Optimisation, state: Progress,
-               row: dict, medians: list[float] | None = None) -> bool:
+               row: dict, medians: list[float] | None = None, origin: dict | None = None) -> bool:
     """Write ``best.pt`` when the selected metric improved, ``last.pt`` and ``metrics.csv``; True if improved.
-    ``medians``: the train split's clinical medians, kept in both checkpoints for explanations."""
+    ``medians``: the train split's clinical medians, kept in both checkpoints for explanations; ``origin``:
+    a fine-tuned run's source checkpoint (:func:`mdfnet.engine.finetune.lineage`), kept in both too."""
     score = row.get(split_key(cfg.train.select_metric, "val"), -math.inf)
     score = -math.inf if score is None or math.isnan(score) else score
     improved = score > state.best
     state.best = max(state.best, score)
+    extra = {} if origin is None else {INIT_FROM_KEY: origin}
     if improved:
-        save_checkpoint(run.best, model, cfg, epoch=row["epoch"], best=state.best, clinical_median=medians)
+        save_checkpoint(run.best, model, cfg, epoch=row["epoch"], best=state.best, clinical_median=medians, **extra)
     save_checkpoint(run.last, model, cfg, epoch=row["epoch"], best=state.best, history=state.history,
-                    clinical_median=medians,
+                    clinical_median=medians, **extra,
                     optimizer=opt.optimizer.state_dict(), scheduler=opt.scheduler.state_dict(),
                     grad_scaler=opt.scaler.state_dict())
     _write_history(run.history, state.history)
@@ -235,15 +256,17 @@ def summary(history: list[dict], metric: str) -> dict:
     return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(column), "epochs": len(history)}
 
 
-def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log) -> Anchors | None:
-    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
-    keep the result, so every later build (evaluate, predict, resume) makes the same network.
-    None for an anchor-free detector (FCOS)."""
+def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log,
+                 given: Anchors | None = None) -> Anchors | None:
+    """Resolve ``model.anchor_sizes`` on the training boxes (or take ``given``, a fine-tuned run's source
+    anchors), log and save their recall. The checkpoints keep the result, so every later build (evaluate,
+    predict, resume) makes the same network. None for an anchor-free detector (FCOS)."""
     m = cfg.model
     if not DETECTORS[m.detector].uses_anchors:
         return None
     boxes = train_set.resized_boxes()
-    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes, one_per_level=m.fpn)
+    anchors = given or resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes,
+                                       one_per_level=m.fpn)
     recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
     anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
     if is_main_process():
@@ -317,6 +340,13 @@ def _scheduler(cfg: Config, optimizer, total_iters: int) -> torch.optim.lr_sched
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _origin(cfg: Config, source: dict | None, saved: dict | None) -> dict | None:
+    """Where the run's weights started: the ``init_from`` checkpoint's lineage (a resumed run's from last.pt)."""
+    if saved is not None:
+        return saved.get(INIT_FROM_KEY)
+    return None if source is None else lineage(source, cfg.train.init_from)
 
 
 def with_features(cfg: Config, schema) -> Config:

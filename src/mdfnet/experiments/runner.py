@@ -39,6 +39,7 @@ import torch
 from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort, load_schema
+from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from mdfnet.engine.evaluate import N_RESAMPLES, evaluate_split
 from mdfnet.engine.runtime import pick_device
@@ -232,9 +233,11 @@ def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohor
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    return {split: evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), device,
-                                  checkpoint=checkpoint)
-            for split in splits}
+    metrics = {split: evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), device,
+                                     checkpoint=checkpoint)
+               for split in splits}
+    write_model_card(run)  # with these splits' metrics
+    return metrics
 
 
 def read_metrics(path: Path) -> dict:
