@@ -8,14 +8,19 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
+Fine-tuning another run's network (new optimiser and schedule, clinical statistics refitted here:
+:mod:`mdfnet.engine.finetune`)::
+
+    mdfnet train --cohort NEW_COHORT --variant mdf --out runs/tuned train.init_from=runs/mdf/best.pt
+
 The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``anchors.json`` (the
 anchors in pixels, fitted to the training boxes for ``model.anchor_sizes=auto``, and their recall of those
 boxes; none for the anchor-free FCOS), ``provenance.json``
 (versions, git revision), ``metrics.csv`` (one row per epoch: the detector's loss terms, the validation metrics of
 :data:`~mdfnet.metrics.keys.SELECTABLE`, seconds), ``last.pt`` (every epoch, for ``--resume``) and
 ``best.pt`` (best validation ``train.select_metric``, AP at IoBB 0.5 by default; the test split is never
-looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights
-as an uninterrupted one on CPU.
+looked at here), and at the end ``MODEL_CARD.md`` / ``model_card.json`` (:mod:`mdfnet.engine.card`). Each
+epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights as an uninterrupted one on CPU.
 
 :func:`train` is a short sequence of steps, each a function of its own: start or resume, datasets, model,
 optimisation, then per epoch :func:`train_epoch` (with validation) and :func:`save_epoch`.
@@ -96,10 +101,8 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     seed_everything(cfg.train.seed)
     boxes, train_set, val_set = datasets(cfg)
     cfg = with_features(cfg, train_set.schema)  # None = all of the cohort's features, spelled out
-    source = source_checkpoint(cfg, train_set.schema) if saved is None else None  # train.init_from, checked
-    anchors = anchors_from_checkpoint(saved) if saved is not None else \
-        _fit_anchors(cfg, train_set, run, log, given=None if source is None else anchors_from_checkpoint(source))
-    model = build_model(cfg, train_set, anchors, quiet=saved is not None, init=source).to(device)
+    model, source = start_network(cfg, run, train_set, saved, log)
+    model.to(device)
     medians = fit_medians(train_set.clinical, len(train_set.schema.numeric)).tolist()  # stored for explanations
     origin = _origin(cfg, source, saved)
     opt = optimisation(cfg, model, train_set, device, rank, world)
@@ -155,6 +158,21 @@ def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
     return boxes, train_set, val_set
+
+
+def start_network(cfg: Config, run: RunLayout, train_set: CohortDataset, saved: dict | None,
+                  log=print) -> tuple[torch.nn.Module, dict | None]:
+    """``(model, source)``: the network to train on its anchors (last.pt's to resume, else the ``train.init_from``
+    checkpoint's, else fitted and recorded in ``anchors.json``), started from ``source``, the loaded
+    ``train.init_from`` checkpoint (checked against this network; None without one or when resuming)."""
+    source = source_checkpoint(cfg, train_set.schema) if saved is None else None
+    network = saved if saved is not None else source  # a checkpoint whose anchors this run keeps, if any
+    given = None if network is None else anchors_from_checkpoint(network)
+    anchors = given if saved is not None else _fit_anchors(cfg, train_set, given)
+    model = build_model(cfg, train_set, anchors, quiet=saved is not None, init=source)
+    if saved is None and anchors is not None and is_main_process():
+        _record_anchors(run, anchors, log)
+    return model, source
 
 
 def build_model(cfg: Config, train_set: CohortDataset, anchors: Anchors | None = None,
@@ -256,11 +274,10 @@ def summary(history: list[dict], metric: str) -> dict:
     return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(column), "epochs": len(history)}
 
 
-def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log,
-                 given: Anchors | None = None) -> Anchors | None:
+def _fit_anchors(cfg: Config, train_set: CohortDataset, given: Anchors | None = None) -> Anchors | None:
     """Resolve ``model.anchor_sizes`` on the training boxes (or take ``given``, a fine-tuned run's source
-    anchors), log and save their recall. The checkpoints keep the result, so every later build (evaluate,
-    predict, resume) makes the same network. None for an anchor-free detector (FCOS)."""
+    anchors) and measure their recall of those boxes. The checkpoints keep the result, so every later build
+    (evaluate, predict, resume) makes the same network. None for an anchor-free detector (FCOS)."""
     m = cfg.model
     if not DETECTORS[m.detector].uses_anchors:
         return None
@@ -268,13 +285,15 @@ def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log,
     anchors = given or resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes,
                                        one_per_level=m.fpn)
     recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
-    anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
-    if is_main_process():
-        run.root.mkdir(parents=True, exist_ok=True)
-        run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
-        log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
-            f"{100 * recall:.0f} % of the {len(boxes)} training boxes have an anchor at IoU >= 0.5")
-    return anchors
+    return dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
+
+
+def _record_anchors(run: RunLayout, anchors: Anchors, log) -> None:
+    """Save ``anchors.json`` and log the anchors' recall of the training boxes."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
+    log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
+        f"{100 * anchors.recall:.0f} % of the {anchors.boxes} training boxes have an anchor at IoU >= 0.5")
 
 
 def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,
