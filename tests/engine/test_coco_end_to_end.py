@@ -8,6 +8,7 @@ import pytest
 
 from mdfnet.cli import main
 from mdfnet.data.cohort import load_schema
+from mdfnet.engine.card import OTHER_NOTICE
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.engine.predict import Predictor
 from mdfnet.errors import InputError
@@ -98,3 +99,17 @@ def test_explanations_say_they_read_mimic_features_only(trained, capsys):
             "camera_model): leave it out") in capsys.readouterr().err
     with pytest.raises(InputError, match="explanations read MIMIC's clinical features"):
         Predictor(trained / "run/best.pt").predict(trained / "raw/images/frame_00003.png", {}, explain=True)
+
+
+def test_a_coco_run_fine_tunes_from_the_command_line_and_its_card_names_the_datasets_licence(trained, monkeypatch):
+    monkeypatch.chdir(trained)  # a relative init_from is recorded as an absolute path
+    assert main(["train", "--cohort", "cohort", "--preset", "fast", "--out", "tuned", "model.image_size=64",
+                 "train.epochs=1", "train.batch_size=8", "train.init_from=run/best.pt"]) == 0
+    card = json.loads((trained / "tuned/model_card.json").read_text())
+    assert card["init_from"]["checkpoint"] == str((trained / "run/best.pt").resolve())
+    assert card["data_use"] == {"mimic": False, "notice": OTHER_NOTICE}
+    assert card["cohort"]["format"] == "COCO" and [c["name"] for c in card["classes"]] == CLASSES
+    temperature, _, camera = card["input"]["clinical"]["features"]
+    assert (temperature["unit"], temperature["range"]) == (None, None)  # MIMIC's cleaning rules do not apply
+    assert camera["categories"] == ["A", "C"] and camera["missing"] == "one learned row shared with unseen values"
+    assert OTHER_NOTICE in (trained / "tuned/MODEL_CARD.md").read_text()
