@@ -34,7 +34,7 @@ from mdfnet.data.cohort import load_cohort
 from mdfnet.engine.checkpoint import INIT_FROM_KEY, load_checkpoint
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
-from mdfnet.layout import RunLayout
+from mdfnet.layout import METRICS_FILE, RunLayout
 from mdfnet.metrics.keys import AP_50, AR_50, ci_key, metric_key, split_key
 from mdfnet.model import DETECTORS, VARIANTS
 from mdfnet.schema import SPLITS
@@ -151,7 +151,7 @@ def _metrics(run: RunLayout, cfg: Config, history: list[dict], epoch: int | None
     for split in SPLITS:
         folder = run.evaluation(split)
         if folder is not None:
-            evaluations[split] = _evaluation(json.loads((folder / "metrics.json").read_text()))
+            evaluations[split] = _evaluation(json.loads((folder / METRICS_FILE).read_text()))
     return {"selected_on": f"validation {cfg.train.select_metric}", "validation": validation,
             "evaluations": evaluations}
 
