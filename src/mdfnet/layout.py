@@ -5,7 +5,7 @@
     <run>/                          `mdfnet train --out RUN` (with --seeds: RUN/seed_<s>/ each)
         config.yaml                 the resolved config
         anchors.json                the anchors in pixels and their recall of the training boxes (not FCOS)
-        provenance.json             package versions, git revision
+        provenance.json             package versions, git revision, device, the init_from source
         metrics.csv                 one row per epoch
         last.pt, best.pt            checkpoints (best.pt: best validation `train.select_metric`)
         MODEL_CARD.md               the model card of best.pt (else last.pt): `train` writes it, `evaluate`

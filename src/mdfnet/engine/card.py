@@ -72,8 +72,14 @@ def model_card(run: RunLayout) -> dict[str, Any]:
         "input": _inputs(cfg, schema), "classes": [{"id": i, "name": c} for c, i in schema.class_to_id.items()],
         "cohort": _cohort(cfg, schema), "metrics": _metrics(run, cfg, history, state.get("epoch")),
         "training": _training(run, history), "init_from": state.get(INIT_FROM_KEY),
-        "data_use": {"mimic": schema == MIMIC_SCHEMA, "notice": MIMIC_NOTICE if schema == MIMIC_SCHEMA else OTHER_NOTICE},
+        "data_use": _data_use(schema),
     }
+
+
+def _data_use(schema: CohortSchema) -> dict[str, Any]:
+    """MIMIC's credentialed data use agreement for a MIMIC cohort (no ``schema.json``); else the dataset's licence."""
+    mimic = schema == MIMIC_SCHEMA
+    return {"mimic": mimic, "notice": MIMIC_NOTICE if mimic else OTHER_NOTICE}
 
 
 def _model(cfg: Config, state: dict) -> dict[str, Any]:
@@ -255,7 +261,8 @@ def _metrics_md(card: dict) -> list[str]:
 
 def _training_md(card: dict) -> list[str]:
     t, origin = card["training"], card["init_from"]
-    lines = ["## Training", "", f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'} in {t['seconds']:g} s on {t.get('device', 'unknown')}, "
+    epochs = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}"
+    lines = ["## Training", "", f"{epochs} in {t['seconds']:g} s on {t.get('device', 'unknown')}, "
              f"{t.get('threads', '?')} threads; torch {t.get('torch', '?')}, mdfnet {t.get('mdfnet', '?')}, "
              f"git revision `{t.get('git_revision', 'unknown')}`."]
     if origin:
