@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -110,11 +111,11 @@ def _changed(cfg: Config, base: Config, schema: CohortSchema) -> list[dict[str, 
 def _inputs(cfg: Config, schema: CohortSchema) -> dict[str, Any]:
     m, size = cfg.model, cfg.model.image_size
     image = {"formats": list(IMAGE_FORMATS), "size": [size, size],
-             "contract": f"one grey radiograph (colour is converted to grey), scaled to 0-1, resized straight to "
+             "contract": f"one grey image (colour is converted to grey), scaled to 0-1, resized straight to "
                          f"{size} x {size} px (aspect ratio not kept), replicated to 3 channels and normalised "
                          "with ImageNet's mean and std inside the model"}
-    reads = m.variant != "baseline"
-    features = [_feature(schema, f.name, reads and f.name in m.clinical_features, m.missing_indicators)
+    reads, chosen = m.variant != "baseline", schema.select(m.clinical_features)
+    features = [_feature(schema, f.name, reads and f.name in chosen, m.missing_indicators)
                 for f in schema.features]
     return {"image": image, "clinical": {"used": reads, "features": features}}
 
@@ -187,7 +188,9 @@ def _history(path: Path) -> list[dict]:
 
 
 def _number(text: str | None) -> float | None:
-    return None if text in (None, "") else float(text)
+    """A number of ``metrics.csv``; None where it has none (not validated that epoch, or undefined: nan)."""
+    value = math.nan if text in (None, "") else float(text)
+    return None if math.isnan(value) else value
 
 
 # --- Markdown --------------------------------------------------------------------------------------------
