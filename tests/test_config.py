@@ -26,7 +26,7 @@ model.out_channels         0            expected a whole number >= 1
 model.image_size           100          expected a multiple of 32 >= 32 (the backbones' stride)
 model.fusion               max          expected one of sum, hadamard, concat_conv, concat_linear, film
 model.spatialiser          big          expected one of paper, lite
-model.clinical_features    []           expected a non-empty list of distinct names from age, temperature, heartrate, resprate, o2sat, sbp, dbp, pain, acuity, gender
+model.clinical_features    []           expected null or a non-empty list of distinct feature names (MIMIC's: age, temperature, heartrate, resprate, o2sat, sbp, dbp, pain, acuity, gender; a --coco cohort's schema.json names its own)
 model.clinical_dim         0            expected a whole number >= 1
 model.missing_indicators   2            expected true or false
 model.mask_head            sometimes    expected true or false
@@ -57,6 +57,7 @@ train.device               gpu          expected auto, cpu, cuda, cuda:<index> o
 train.amp                  fast         expected true or false
 train.eval_every           0            expected a whole number >= 1
 train.select_metric        AP_IoBB_0.33 expected one of <SELECTABLE> (what validation records)
+train.init_from            5            expected null or a checkpoint written by `mdfnet train` (RUN/best.pt)
 """
 BAD_SETTINGS = {key: (value, allowed.replace("<SELECTABLE>", ", ".join(SELECTABLE)))
                 for key, value, allowed in (line.split(maxsplit=2) for line in BAD_SETTINGS_TABLE.strip().splitlines())}
@@ -138,9 +139,16 @@ def test_paths_are_looked_up_where_a_person_gives_them_not_in_checkpoints(tmp_pa
     with pytest.raises(InputError, match=rf"^model\.pretrained_backbone='{missing}.pth': no such file {missing}.pth; "
                                          "expected 'imagenet', 'none' or a torchvision state-dict file$"):
         load_config(None, "fast", [f"model.pretrained_backbone={missing}.pth"])
+    with pytest.raises(InputError, match=rf"^train\.init_from='{missing}/best.pt': no such file {missing}/best.pt; "
+                                         r"expected a checkpoint written by `mdfnet train` \(RUN/best.pt\)$"):
+        load_config(None, "fast", [f"train.init_from={missing}/best.pt"])
+    with pytest.raises(InputError, match=rf"^train\.init_from='{tmp_path}': {tmp_path} is a folder; name a checkpoint "
+                                         rf"in it, e.g. {tmp_path}/best.pt$"):
+        load_config(None, "fast", [f"train.init_from={tmp_path}"])
     # a checkpoint made on another machine names that machine's folders: still a valid config here
     saved = preset("fast").to_dict()
     saved["data"]["cohort"] = str(missing)
+    saved["train"]["init_from"] = str(missing / "best.pt")
     assert config_from_dict(saved).data.cohort == str(missing)
 
 

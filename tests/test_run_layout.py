@@ -14,6 +14,7 @@ def test_paths_of_a_run():
     assert RunLayout.of_seed("runs/mdf", 0).root == Path("runs/mdf/seed_0")
     assert (run.config.name, run.provenance.name, run.history.name) == ("config.yaml", "provenance.json", "metrics.csv")
     assert (run.best.name, run.last.name) == ("best.pt", "last.pt")
+    assert (run.model_card, run.model_card_json) == (run.root / "MODEL_CARD.md", run.root / "model_card.json")
     assert run.eval_metrics("val", "last") == run.root / "eval_val_last" / "metrics.json"
     assert run.eval_predictions("test", "best") == run.root / "eval_test_best" / "predictions.json"
     assert (METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE) == \

@@ -42,7 +42,7 @@ class ModelConfig:
     fusion: str = "sum"                   # 3D fusion operator (mdfnet.model.FUSIONS)
     fusion_1d: str = "concat"             # 1D fusion into the box head: concat (paper) | film (FUSIONS_1D)
     spatialiser: str = "paper"            # paper (9 up-blocks -> 3xSxS + 2nd backbone) | lite
-    clinical_features: tuple[str, ...] = CLINICAL_FEATURES  # any subset (feature ablation)
+    clinical_features: tuple[str, ...] | None = None  # None = all of the cohort's; or a subset (feature ablation)
     clinical_dim: int = 64                # width of the clinical vector fed to both fusions
     missing_indicators: bool = False      # paper: no; ours: a 0/1 indicator per numeric feature
     mask_head: bool = False               # the paper's best MDF-Net had the mask head off
@@ -87,6 +87,9 @@ class TrainConfig:
     amp: bool = False                     # mixed precision on CUDA only
     eval_every: int = 1                   # epochs between validation passes
     select_metric: str = AP_50            # model selection on validation only (a key of metrics.keys.SELECTABLE)
+    # fine-tuning: start from this checkpoint's network weights (RUN/best.pt; same architecture), with a new
+    # optimiser and schedule; the clinical standardisation is refitted on this run's train split (engine.finetune)
+    init_from: str | None = None
 
 
 @dataclass
@@ -355,6 +358,17 @@ WEIGHTS = optional(Rule(lambda v: isinstance(v, str) and v.strip() != "",
                         _weights_on_disk))
 
 
+def _checkpoint_on_disk(value: str) -> str | None:
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return f"{path} is a folder; name a checkpoint in it, e.g. {path / 'best.pt'}"
+    return None if path.is_file() else f"no such file {path}; expected {CHECKPOINT.allowed()}"
+
+
+CHECKPOINT = Rule(lambda v: isinstance(v, str) and v.strip() != "",
+                  lambda: "a checkpoint written by `mdfnet train` (RUN/best.pt)", _checkpoint_on_disk)
+
+
 def _registry(module: str, name: str) -> Callable[[], list[str]]:
     """The names of registry ``module.name``, read when first needed (the model and the engine import this
     module, so their registries cannot be imported here at load)."""
@@ -375,7 +389,12 @@ RULES: dict[str, dict[str, Rule]] = {
         "fusion": one_of(_registry("mdfnet.model", "FUSIONS")),
         "fusion_1d": one_of(_registry("mdfnet.model.heads", "FUSIONS_1D")),
         "spatialiser": one_of(_registry("mdfnet.model", "SPATIALISERS")),
-        "clinical_features": subset(lambda: CLINICAL_FEATURES),
+        # checked against the cohort's schema when training starts (a --coco cohort names its own features)
+        "clinical_features": optional(Rule(lambda v: (isinstance(v, tuple) and len(v) > 0 and len(set(v)) == len(v)
+                                                      and all(isinstance(x, str) and x.strip() for x in v)),
+                                           lambda: "a non-empty list of distinct feature names (MIMIC's: "
+                                                   + ", ".join(CLINICAL_FEATURES) + "; a --coco cohort's schema.json "
+                                                   "names its own)")),
         "clinical_dim": whole(1),
         "missing_indicators": BOOLEAN,
         "mask_head": BOOLEAN,
@@ -414,6 +433,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "eval_every": whole(1),
         "select_metric": Rule(lambda v: v in SELECTABLE,
                               lambda: "one of " + ", ".join(SELECTABLE) + " (what validation records)"),
+        "init_from": optional(CHECKPOINT),
     },
 }
 
@@ -429,12 +449,20 @@ def _fpn_levels(cfg: Config) -> str | None:
 
 
 def _clinical_width(cfg: Config) -> str | None:
+    from mdfnet.feature_schema import MIMIC_SCHEMA, SCHEMA_FILE, read_schema
+
     m = cfg.model
-    numeric = sum(f != "gender" for f in m.clinical_features) * (2 if m.missing_indicators else 1)
-    needed = numeric + ("gender" in m.clinical_features)
+    path = Path(cfg.data.cohort or "", SCHEMA_FILE)  # a --coco cohort's schema; MIMIC's without one
+    schema = read_schema(path) if cfg.data.cohort and path.is_file() else MIMIC_SCHEMA
+    chosen = schema.names if m.clinical_features is None else m.clinical_features
+    numeric = sum(f in schema.numeric for f in chosen) * (2 if m.missing_indicators else 1)
+    categorical = [f for f in chosen if f in schema.categorical]
+    needed = numeric + len(categorical)
     if m.variant != "baseline" and m.clinical_dim < needed:
+        embeddings = " and a gender embedding" if categorical == ["gender"] else \
+            f" and {len(categorical)} categorical embeddings" if categorical else ""
         return (f"model.clinical_dim={m.clinical_dim}: expected at least {needed} for {numeric} numeric columns"
-                + (" and a gender embedding" if "gender" in m.clinical_features else ""))
+                + embeddings)
     return None
 
 
@@ -464,7 +492,11 @@ def check_section(name: str, section: Any, paths: Iterable[str] = ()) -> None:
                 raise InputError(f"{key}={value!r}: {problem}")
 
 
-def validate_config(cfg: Config, paths: Iterable[str] = ("data.cohort", "model.pretrained_backbone")) -> None:
+# The settings that name a file or folder (looked up on disk where a person gives them).
+PATH_SETTINGS: tuple[str, ...] = ("data.cohort", "model.pretrained_backbone", "train.init_from")
+
+
+def validate_config(cfg: Config, paths: Iterable[str] = PATH_SETTINGS) -> None:
     """Check a whole config before any work: each field's rule (:data:`RULES`), then :data:`CROSS_CHECKS`.
 
     ``paths`` names the path settings to look up on disk (all of them by default).

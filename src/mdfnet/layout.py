@@ -5,9 +5,11 @@
     <run>/                          `mdfnet train --out RUN` (with --seeds: RUN/seed_<s>/ each)
         config.yaml                 the resolved config
         anchors.json                the anchors in pixels and their recall of the training boxes (not FCOS)
-        provenance.json             package versions, git revision
+        provenance.json             package versions, git revision, device, the init_from source
         metrics.csv                 one row per epoch
         last.pt, best.pt            checkpoints (best.pt: best validation `train.select_metric`)
+        MODEL_CARD.md               the model card of best.pt (else last.pt): `train` writes it, `evaluate`
+        model_card.json             refreshes it (mdfnet.engine.card)
         eval_<split>_<checkpoint>/  `mdfnet evaluate`: metrics.json, predictions.json, ground_truth.json,
                                     cases.csv, PNGs
 
@@ -68,6 +70,14 @@ class RunLayout:
     @property
     def history(self) -> Path:
         return self.root / "metrics.csv"
+
+    @property
+    def model_card(self) -> Path:
+        return self.root / "MODEL_CARD.md"
+
+    @property
+    def model_card_json(self) -> Path:
+        return self.root / "model_card.json"
 
     @property
     def best(self) -> Path:

@@ -14,7 +14,8 @@ from mdfnet.errors import InputError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a detector on a cohort folder",
                        description="Train a detector; key=value arguments override the config "
-                                   "(e.g. model.fusion=film train.epochs=3).")
+                                   "(e.g. model.fusion=film train.epochs=3; train.init_from=RUN/best.pt fine-tunes "
+                                   "another run's network). Writes MODEL_CARD.md next to the checkpoints.")
     p.add_argument("--cohort", required=False, help="cohort folder written by `mdfnet prepare`")
     p.add_argument("--variant", default=None, help="baseline | msf1d | msf3d | mdf (default: the config's, mdf)")
     p.add_argument("--out", required=True, help="run folder")
@@ -33,11 +34,15 @@ def run(args: argparse.Namespace) -> int:
     from mdfnet.model.weights import check_weights_available
 
     cfg = load_config(args.config, args.preset, args.overrides)
-    if not args.resume:  # (a resumed run keeps its own config) an offline machine without the weights stops here
+    if not args.resume and cfg.train.init_from is None:
+        # (a resumed run keeps its own config; a fine-tuned one starts from a checkpoint's weights) an offline
+        # machine without the weights stops here
         check_weights_available(cfg.model)
     updates: dict = {"data": {}, "model": {}, "train": {}}
     if args.cohort:
         updates["data"]["cohort"] = str(Path(args.cohort).resolve())
+    if cfg.train.init_from:  # provenance and the model card name the source wherever the run is read
+        updates["train"]["init_from"] = str(Path(cfg.train.init_from).expanduser().resolve())
     if args.variant:
         updates["model"]["variant"] = args.variant
     if args.seed is not None:

@@ -8,7 +8,14 @@ import pandas as pd
 
 from mdfnet.data.report import BOXES_FILE, COHORT_FILE
 from mdfnet.errors import InputError
-from mdfnet.schema import BOX_COLUMNS, CLASSES, COHORT_COLUMNS, SPLITS
+from mdfnet.feature_schema import MIMIC_SCHEMA, SCHEMA_FILE, CohortSchema, read_schema
+from mdfnet.schema import BOX_COLUMNS, SPLITS
+
+
+def load_schema(cohort_dir: str | Path) -> CohortSchema:
+    """The cohort's ``schema.json`` (classes and features), or :data:`MIMIC_SCHEMA` for a folder without one."""
+    path = Path(cohort_dir) / SCHEMA_FILE
+    return read_schema(path) if path.is_file() else MIMIC_SCHEMA
 
 
 def load_cohort(cohort_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -22,12 +29,14 @@ def load_cohort(cohort_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for path in (cohort_path, boxes_path):
         if not path.is_file():
             raise InputError(f"{path}: not found (is {folder} a folder written by `mdfnet prepare`?)")
-    cohort = _read(cohort_path, {"reading_id": str, "dicom_id": str, "split": str, "image_path": str, "gender": str})
+    schema = load_schema(folder)
+    cohort = _read(cohort_path, {"reading_id": str, "dicom_id": str, "split": str, "image_path": str,
+                                 **{name: str for name in schema.categorical}})
     boxes = _read(boxes_path, {"reading_id": str, "label": str})
-    _check_columns(cohort_path, list(cohort.columns), COHORT_COLUMNS)
+    _check_columns(cohort_path, list(cohort.columns), schema.cohort_columns)
     _check_columns(boxes_path, list(boxes.columns), BOX_COLUMNS)
     _check_values(cohort_path, cohort, "split", SPLITS)
-    _check_values(boxes_path, boxes, "label", CLASSES)
+    _check_values(boxes_path, boxes, "label", schema.classes)
     if cohort["reading_id"].duplicated().any():
         raise InputError(f"{cohort_path}: reading_id {cohort['reading_id'][cohort['reading_id'].duplicated()].iloc[0]} appears twice")
     cohort["image_id"] = range(1, len(cohort) + 1)

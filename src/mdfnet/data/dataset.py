@@ -3,9 +3,11 @@
 Each item is ``(image, clinical, target)``:
 
 * ``image``: float32 ``[3, S, S]`` in 0..1 (grey replicated, resized straight to S x S).
-* ``clinical``: float32 ``[10]`` in :data:`mdfnet.schema.CLINICAL_FEATURES` order, raw-clean, NaN = missing,
-  gender 0 = F / 1 = M (scaling happens inside the model, fitted on train only).
-* ``target``: ``boxes`` float32 ``[K, 4]`` xyxy in resized pixels, ``labels`` int64 ``[K]`` in 1..5,
+* ``clinical``: float32 ``[F]``, one column per feature of the cohort's schema, raw-clean, NaN = missing
+  (:mod:`mdfnet.feature_schema`; MIMIC: ``[10]`` in :data:`mdfnet.schema.CLINICAL_FEATURES` order, gender
+  0 = F / 1 = M). Scaling happens inside the model, fitted on train only.
+* ``target``: ``boxes`` float32 ``[K, 4]`` xyxy in resized pixels, ``labels`` int64 ``[K]`` in 1..C (the
+  schema's classes),
   ``image_id`` int64 scalar, and ``masks`` uint8 ``[K, S, S]`` when ``masks`` is "box" or "ellipse".
 
 Augmentation (``train=True`` only): horizontal flip with probability ``hflip_p``, applied to the image and
@@ -23,19 +25,19 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from mdfnet.data.cohort import load_cohort
+from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.images import load_resized
 from mdfnet.errors import InputError
-from mdfnet.schema import CLASS_TO_ID, CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES, SPLITS
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
+from mdfnet.schema import SPLITS
 
 MASK_KINDS = (None, "box", "ellipse")
 
 
-def clinical_tensor(frame: pd.DataFrame) -> torch.Tensor:
-    """float32 [N, 10] from a cohort frame: the nine numbers, then gender coded 0 = F, 1 = M (NaN = missing)."""
-    numbers = frame[list(NUMERIC_FEATURES)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32)
-    gender = frame["gender"].map(GENDER_CODES).to_numpy(dtype=np.float32)
-    return torch.from_numpy(np.concatenate([numbers, gender[:, None]], axis=1))
+def clinical_tensor(frame: pd.DataFrame, schema: CohortSchema | None = None) -> torch.Tensor:
+    """float32 [N, F] from a cohort frame, coded by ``schema`` (default MIMIC: the nine numbers, then gender
+    coded 0 = F, 1 = M; NaN = missing)."""
+    return torch.from_numpy((schema or MIMIC_SCHEMA).encode_frame(frame))
 
 
 class CohortDataset(Dataset):
@@ -48,21 +50,27 @@ class CohortDataset(Dataset):
         train: apply augmentation (horizontal flip).
         hflip_p: flip probability when ``train``.
         masks: None, "box" (filled rectangles, the authors' choice) or "ellipse" (the inscribed ellipse).
+        schema: how to code the clinical columns and the classes (a trained model's ``schema``); default:
+            the folder's own, or MIMIC's for frames.
     """
 
     def __init__(self, cohort: str | Path | tuple[pd.DataFrame, pd.DataFrame], split: str | None,
-                 image_size: int = 512, train: bool = False, hflip_p: float = 0.5, masks: str | None = None):
+                 image_size: int = 512, train: bool = False, hflip_p: float = 0.5, masks: str | None = None,
+                 schema: CohortSchema | None = None):
         if masks not in MASK_KINDS:
             raise InputError(f"masks must be one of None, 'box', 'ellipse', got {masks!r}")
         if split is not None and split not in SPLITS:
             raise InputError(f"split must be one of {', '.join(SPLITS)} (or None), got {split!r}")
         frame, boxes = load_cohort(cohort) if isinstance(cohort, (str, Path)) else cohort
+        if schema is None:
+            schema = load_schema(cohort) if isinstance(cohort, (str, Path)) else MIMIC_SCHEMA
+        self.schema = schema
         if "image_id" not in frame:
             frame = frame.assign(image_id=np.arange(1, len(frame) + 1))
         self.frame = (frame if split is None else frame[frame["split"] == split]).reset_index(drop=True)
         self.image_size, self.train, self.hflip_p, self.masks = int(image_size), bool(train), float(hflip_p), masks
-        self.clinical = clinical_tensor(self.frame) if len(self.frame) else torch.zeros(0, len(CLINICAL_FEATURES))
-        self._boxes = _boxes_by_reading(boxes)
+        self.clinical = clinical_tensor(self.frame, schema) if len(self.frame) else torch.zeros(0, schema.width)
+        self._boxes = _boxes_by_reading(boxes, schema.class_to_id)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -114,18 +122,18 @@ def box_masks(boxes: torch.Tensor, size: int, ellipse: bool = False) -> torch.Te
 
 
 def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, torch.Tensor]]]:
-    """Stack a list of items into (images [N, 3, S, S], clinical [N, 10], targets list of N dicts)."""
+    """Stack a list of items into (images [N, 3, S, S], clinical [N, F], targets list of N dicts)."""
     images, clinical, targets = zip(*batch)
     return torch.stack(images), torch.stack(clinical), list(targets)
 
 
-def _boxes_by_reading(boxes: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _boxes_by_reading(boxes: pd.DataFrame, class_to_id: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """reading_id -> (xyxy float32 [K, 4] in original pixels, labels int64 [K])."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if boxes.empty:
         return out
     coords = boxes[["xmin", "ymin", "xmax", "ymax"]].to_numpy(dtype=np.float32)
-    ids = boxes["label"].map(CLASS_TO_ID).to_numpy(dtype=np.int64)
+    ids = boxes["label"].map(class_to_id).to_numpy(dtype=np.int64)
     for reading_id, rows in boxes.groupby("reading_id", sort=False).indices.items():
         out[str(reading_id)] = (coords[rows], ids[rows])
     return out

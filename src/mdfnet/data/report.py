@@ -25,6 +25,7 @@ def write_cohort(out_dir: Path, cohort: pd.DataFrame, boxes: pd.DataFrame, repor
     boxes.to_csv(out_dir / BOXES_FILE, index=False, float_format="%.3f")
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / REPORT_MD).write_text(summary_markdown(report))
+    (out_dir / "schema.json").unlink(missing_ok=True)  # a MIMIC cohort has none (a --coco one left there would win)
 
 
 def summary_markdown(report: dict) -> str:

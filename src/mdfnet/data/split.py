@@ -20,17 +20,18 @@ MIN_STRATUM_PATIENTS = 10  # a finding pattern shared by fewer patients is poole
 
 
 def split_by_patient(cohort: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                     seed: int = 0) -> pd.Series:
+                     seed: int = 0, count_columns: tuple[str, ...] = BOX_COUNT_COLUMNS) -> pd.Series:
     """Assign each reading to train/val/test (Series aligned with ``cohort``).
 
-    Needs ``subject_id`` and the ``n_<class>`` box-count columns.
+    Needs ``subject_id`` (the group: a patient) and the ``n_<class>`` box-count columns (``count_columns``;
+    default MIMIC's five).
     """
     shares = np.asarray(fractions, dtype=float)
     if shares.shape != (3,) or (shares < 0).any() or not np.isclose(shares.sum(), 1.0):
         raise InputError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     if cohort.empty:
         return pd.Series([], index=cohort.index, dtype=object)
-    patients = patient_strata(cohort)
+    patients = patient_strata(cohort, count_columns)
     rng = np.random.default_rng(seed)
     patients["order"] = rng.permutation(len(patients))
     patients = patients.sort_values(["stratum", "order"], kind="stable")
@@ -44,10 +45,10 @@ def split_by_patient(cohort: pd.DataFrame, fractions: tuple[float, float, float]
     return cohort["subject_id"].map(split_of)
 
 
-def patient_strata(cohort: pd.DataFrame) -> pd.DataFrame:
+def patient_strata(cohort: pd.DataFrame, count_columns: tuple[str, ...] = BOX_COUNT_COLUMNS) -> pd.DataFrame:
     """One row per patient (index subject_id): ``readings`` count and a ``stratum`` label (str)."""
-    present = (cohort[list(BOX_COUNT_COLUMNS)].to_numpy() > 0).astype(int)
-    per_patient = pd.DataFrame(present, columns=BOX_COUNT_COLUMNS).groupby(cohort["subject_id"].to_numpy()).max()
+    present = (cohort[list(count_columns)].to_numpy() > 0).astype(int)
+    per_patient = pd.DataFrame(present, columns=list(count_columns)).groupby(cohort["subject_id"].to_numpy()).max()
     pattern = per_patient.astype(str).agg("".join, axis=1)
     sizes = pattern.map(pattern.value_counts())
     pooled = np.where(per_patient.to_numpy().any(axis=1), "some", "none")

@@ -1,10 +1,11 @@
 """Checkpoints: written atomically, loadable with ``torch.load(weights_only=True)``.
 
-A checkpoint holds everything prediction needs (the resolved config, the class names, the anchors in
-pixels, the model's state dict, which includes the clinical scaler fitted on train, and the train split's
-clinical medians that explanations compare with; checkpoints written before the medians were stored lack
-them) and, for ``last.pt``, what resuming needs (optimizer, scheduler, epoch, best validation score, epoch
-history).
+A checkpoint holds everything prediction needs (the resolved config, the class names, the cohort's schema
+of classes and clinical features, the anchors in pixels, the model's state dict, which includes the clinical
+scaler fitted on train, and the train split's clinical medians that explanations compare with; checkpoints
+written before the medians were stored lack them, and those written before schemas existed are MIMIC's),
+for a fine-tuned run where its weights started (``init_from``), and,
+for ``last.pt``, what resuming needs (optimizer, scheduler, epoch, best validation score, epoch history).
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ import torch
 
 from mdfnet.config import Config, config_from_dict
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model import build_from_config
 from mdfnet.model.anchors import Anchors
-from mdfnet.schema import CLASSES, NUMERIC_FEATURES
+from mdfnet.schema import NUMERIC_FEATURES
 
 CLINICAL_MEDIAN_KEY = "clinical_median"  # [9] floats in NUMERIC_FEATURES order, NaN where train had none
+INIT_FROM_KEY = "init_from"  # a fine-tuned run's source (mdfnet.engine.finetune.lineage); absent otherwise
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, cfg: Config, *,
                     clinical_median: list[float] | None = None, **extra: Any) -> None:
     """Write ``path`` atomically: a crash mid-write never leaves a truncated checkpoint behind."""
     path = Path(path)
-    payload = {"config": cfg.to_dict(), "classes": list(CLASSES), "model": model.state_dict(), **extra}
+    schema = getattr(model, "schema", MIMIC_SCHEMA)
+    payload = {"config": cfg.to_dict(), "classes": list(schema.classes), "schema": schema.to_dict(),
+               "model": model.state_dict(), **extra}
     if getattr(model, "anchors", None) is not None:
         payload["anchors"] = {"sizes": list(model.anchors.sizes), "ratios": list(model.anchors.ratios),
                               "mode": model.anchors.mode}
@@ -55,7 +60,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle/zip errors of many kinds: all mean "not a checkpoint"
-        raise InputError(f"{path} is not a readable mdfnet checkpoint: {err}") from err
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # one line: torch's can run to ten
+        raise InputError(f"{path} is not a readable mdfnet checkpoint: {first}") from err
 
 
 def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, Config]:
@@ -76,9 +82,11 @@ def model_from_state(state: dict[str, Any], map_location: str | torch.device = "
     """Rebuild the trained model (in eval mode) and its config from a loaded checkpoint."""
     cfg = config_from_dict(state["config"])
     cfg.model.pretrained_backbone = None  # the weights come from the checkpoint
+    # checkpoints written before schemas existed are MIMIC's
+    schema = CohortSchema.from_dict(state["schema"], "checkpoint schema") if "schema" in state else MIMIC_SCHEMA
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model, anchors_from_checkpoint(state))
+        model = build_from_config(cfg.model, anchors_from_checkpoint(state), schema)
     model.load_state_dict(state["model"])
     return model.to(map_location).eval(), cfg
 

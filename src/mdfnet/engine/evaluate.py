@@ -23,9 +23,11 @@ from torch.utils.data import DataLoader
 from mdfnet.config import Config
 from mdfnet.data.cohort import load_cohort
 from mdfnet.data.dataset import CohortDataset, collate
+from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_from_state
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.layout import CASES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE, RunLayout
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.bootstrap import check_bootstrap_settings
@@ -59,7 +61,8 @@ def predict_detections(model: torch.nn.Module, dataset: CohortDataset, device: t
 
 def ground_truth(dataset: CohortDataset, boxes: pd.DataFrame) -> dict:
     """COCO ground truth of the dataset's readings, from ``boxes.csv`` (original pixels)."""
-    return coco_ground_truth(dataset.frame, boxes[boxes["reading_id"].isin(dataset.frame["reading_id"])])
+    return coco_ground_truth(dataset.frame, boxes[boxes["reading_id"].isin(dataset.frame["reading_id"])],
+                             dataset.schema.classes)
 
 
 def evaluate_model(model: torch.nn.Module, dataset: CohortDataset, boxes: pd.DataFrame,
@@ -81,19 +84,19 @@ def validation_metrics(model: torch.nn.Module, dataset: CohortDataset, boxes: pd
 
 
 def split_metrics(gt: dict, detections: list[dict], frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, schema: CohortSchema | None = None) -> dict:
     """Everything ``evaluate`` reports on one split, at IoBB.
 
     Returns:
         :func:`~mdfnet.metrics.statistics.evaluate_with_statistics`'s metrics (AP/AR, each with its
         patient-bootstrap interval, FROC), plus ``subgroups`` (:func:`~mdfnet.metrics.subgroups.subgroup_metrics`
-        at IoBB 0.5, levels of ``frame``'s rows, which carry ``image_id``), ``subgroup_gap``
-        ``{AP key: largest gap or None, AR key: ...}`` at IoBB 0.5 and the flat
+        at IoBB 0.5, levels of ``frame``'s rows, which carry ``image_id``; ``schema``: the cohort's, default
+        MIMIC's), ``subgroup_gap`` ``{AP key: largest gap or None, AR key: ...}`` at IoBB 0.5 and the flat
         :func:`~mdfnet.metrics.keys.gap_key` of each (nan without two large enough levels).
     """
     groups = patient_groups(gt)
     metrics = evaluate_with_statistics(gt, detections, groups, n_resamples=n_resamples, seed=seed)
-    levels = levels_by_image(frame, frame["image_id"].tolist())
+    levels = levels_by_image(frame, frame["image_id"].tolist(), schema)
     metrics["subgroups"] = subgroup_metrics(gt, detections, levels, groups, n_resamples=n_resamples, seed=seed)
     metrics["subgroup_gap"] = {}
     for kind in KINDS:
@@ -112,13 +115,19 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
 
     ``metrics.json`` is written last and atomically, so its presence means the split is done.
     """
-    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size)
+    # coded as the model was trained (its checkpoint's schema), whatever cohort it is evaluated on
+    dataset = CohortDataset((frame, boxes), split, image_size=cfg.model.image_size,
+                            schema=getattr(model, "schema", None))
     if len(dataset) == 0:
         raise InputError(f"{cfg.data.cohort}: split {split!r} has no readings")
+    if explain and dataset.schema != MIMIC_SCHEMA:
+        raise InputError("--explain reads MIMIC's clinical features; this model's cohort has its own "
+                         f"({', '.join(dataset.schema.names)}): leave it out")
     gt = ground_truth(dataset, boxes)
     detections = predict_detections(model, dataset, device)
-    metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed)
-    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector)
+    metrics = split_metrics(gt, detections, dataset.frame, n_resamples=n_resamples, seed=seed, schema=dataset.schema)
+    metrics.update(split=split, checkpoint=checkpoint, variant=cfg.model.variant, detector=cfg.model.detector,
+                   cohort=cfg.data.cohort)
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
     (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
@@ -172,7 +181,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
     PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays); with ``explain`` (one more
     read of the clinical branch and RoI heads per value and film), ``explanations.json`` and
-    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`).
+    ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`). Then the run's model card
+    is rewritten with the split's metrics (:func:`mdfnet.engine.card.write_model_card`).
     """
     run = RunLayout(run_dir)
     path = run.checkpoint(checkpoint)
@@ -183,9 +193,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     if cohort is not None:
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    return evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
-                          checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
-                          seed=seed, explain=explain, medians=clinical_medians(state))
+    metrics = evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
+                             checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
+                             seed=seed, explain=explain, medians=clinical_medians(state))
+    write_model_card(run)  # the card now lists this split's metrics too
+    return metrics
 
 
 @dataclass(frozen=True)

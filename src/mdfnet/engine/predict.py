@@ -14,7 +14,9 @@ reason (and in ``result["notes"]``). Features left out or made missing are NaN a
 indicator in the presets that have one). ``result["ignored"]`` lists entered values this model does not
 read. The page (``mdfnet serve``) is stricter: a person at a form is told, so a value ``prepare`` would
 drop is an ``InputError`` there (``strict=True``). With ``predict(..., explain=True)`` each detection
-carries ``effects`` (:mod:`mdfnet.engine.explain`).
+carries ``effects`` (:mod:`mdfnet.engine.explain`). Feature names and classes are the checkpoint's schema
+(:mod:`mdfnet.feature_schema`): MIMIC's above, or those of a cohort prepared with ``--coco`` (whose values are
+coded as-is, without MIMIC's cleaning rules, and which has no explanations yet).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_fr
 from mdfnet.engine.explain import explain_image, reference_values
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
-from mdfnet.schema import CLINICAL_FEATURES, class_name, GENDER_CODES, NUMERIC_FEATURES
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
+from mdfnet.schema import CLINICAL_FEATURES, GENDER_CODES, NUMERIC_FEATURES
 
 
 @dataclass
@@ -57,13 +60,17 @@ class ClinicalRow(NamedTuple):
 
 
 def parse_clinical(values: Mapping[str, object], source: str = "clinical values",
-                   strict: bool = False) -> ClinicalInput:
+                   strict: bool = False, schema: CohortSchema | None = None) -> ClinicalInput:
     """``{"age": 71, "gender": "M", ...}`` -> :class:`ClinicalInput`, cleaned as ``prepare`` cleans.
 
     A value that is not a number is an ``InputError`` (a person typed it). A number ``prepare`` would change
     is changed the same way and listed in ``cleaned``; with ``strict`` (the page), a number ``prepare`` would
-    make missing is an ``InputError`` naming the feature, the value and the range instead.
+    make missing is an ``InputError`` naming the feature, the value and the range instead. With another
+    ``schema`` than MIMIC's (a ``--coco`` cohort), its features, uncleaned: :meth:`CohortSchema.encode_values`.
     """
+    if schema is not None and schema != MIMIC_SCHEMA:
+        row, missing = schema.encode_values(values, source)
+        return ClinicalInput(row, missing, [], [])
     unknown = sorted(set(values) - set(CLINICAL_FEATURES))
     if unknown:
         raise InputError(f"{source}: unknown feature(s) {unknown}; expected some of {list(CLINICAL_FEATURES)}")
@@ -94,9 +101,11 @@ def parse_clinical(values: Mapping[str, object], source: str = "clinical values"
     return ClinicalInput(row, missing, notes, cleaned)
 
 
-def clinical_row(values: Mapping[str, object], source: str = "clinical values") -> ClinicalRow:
-    """``{"age": 71, "gender": "M", ...}`` -> the model's ``[10]`` row, its missing names and what was cleaned."""
-    parsed = parse_clinical(values, source)
+def clinical_row(values: Mapping[str, object], source: str = "clinical values",
+                 schema: CohortSchema | None = None) -> ClinicalRow:
+    """``{"age": 71, "gender": "M", ...}`` -> the model's ``[10]`` row (``[F]`` for another ``schema``), its
+    missing names and what was cleaned."""
+    parsed = parse_clinical(values, source, schema=schema)
     return ClinicalRow(parsed.row, parsed.missing, parsed.cleaned)
 
 
@@ -160,7 +169,11 @@ class Predictor:
                            explain: bool = False, source: str | None = None, strict: bool = False) -> dict:
         """:meth:`predict` on an image already read with :meth:`read`; ``source`` names it in errors,
         ``strict`` refuses values ``prepare`` would drop (:func:`parse_clinical`)."""
-        parsed = parse_clinical(clinical or {}, source=source or radiograph.path, strict=strict)
+        schema = self.model.schema
+        if explain and schema != MIMIC_SCHEMA:
+            raise InputError("explanations read MIMIC's clinical features; this model's cohort has its own "
+                             f"({', '.join(schema.names)}): leave out explain")
+        parsed = parse_clinical(clinical or {}, source=source or radiograph.path, strict=strict, schema=schema)
         tensor = radiograph.pixels[None].expand(3, -1, -1).to(self.device)
         with self._lock, torch.no_grad():
             if explain:
@@ -172,12 +185,12 @@ class Predictor:
         detections = []
         for box, label, score in zip(output["boxes"].cpu() * scale, output["labels"], output["scores"]):
             x1, y1, x2, y2 = (round(v, 1) for v in box.tolist())
-            detections.append({"category_id": int(label), "label": class_name(label),
+            detections.append({"category_id": int(label), "label": self.model.schema.classes[int(label) - 1],
                                "score": round(float(score), 4), "bbox": [x1, y1, round(x2 - x1, 1),
                                round(y2 - y1, 1)], "box": [x1, y1, x2, y2]})
         result = {"image": radiograph.path, "width": width, "height": height, "detections": detections,
                   "missing": [m for m in parsed.missing if m in self.features],
-                  "ignored": [f for f in CLINICAL_FEATURES if f not in parsed.missing and f not in self.features],
+                  "ignored": [f for f in schema.names if f not in parsed.missing and f not in self.features],
                   "notes": parsed.notes, "cleaned": [c for c in parsed.cleaned if c["feature"] in self.features],
                   "variant": self.config.model.variant,
                   "detector": self.config.model.detector}

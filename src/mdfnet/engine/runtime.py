@@ -45,6 +45,13 @@ def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
+def device_name(device: torch.device) -> str:
+    """What a run executed on, for its provenance: the GPU's name, or the CPU's (``cpu (x86_64)``)."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"{device.type} ({platform.processor() or platform.machine() or 'unknown'})"
+
+
 def provenance() -> dict[str, str]:
     """Package versions, platform and git revision, written next to every run."""
     from mdfnet import __version__

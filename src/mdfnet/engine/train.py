@@ -8,14 +8,19 @@ Several GPUs or CPU processes (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m mdfnet train --cohort COHORT --variant mdf --out runs/mdf
 
+Fine-tuning another run's network (new optimiser and schedule, clinical statistics refitted here:
+:mod:`mdfnet.engine.finetune`)::
+
+    mdfnet train --cohort NEW_COHORT --variant mdf --out runs/tuned train.init_from=runs/mdf/best.pt
+
 The run folder (:class:`~mdfnet.layout.RunLayout`) holds ``config.yaml`` (resolved), ``anchors.json`` (the
 anchors in pixels, fitted to the training boxes for ``model.anchor_sizes=auto``, and their recall of those
 boxes; none for the anchor-free FCOS), ``provenance.json``
 (versions, git revision), ``metrics.csv`` (one row per epoch: the detector's loss terms, the validation metrics of
 :data:`~mdfnet.metrics.keys.SELECTABLE`, seconds), ``last.pt`` (every epoch, for ``--resume``) and
 ``best.pt`` (best validation ``train.select_metric``, AP at IoBB 0.5 by default; the test split is never
-looked at here). Each epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights
-as an uninterrupted one on CPU.
+looked at here), and at the end ``MODEL_CARD.md`` / ``model_card.json`` (:mod:`mdfnet.engine.card`). Each
+epoch reseeds from ``(seed, epoch)``, so a resumed run ends with the same weights as an uninterrupted one on CPU.
 
 :func:`train` is a short sequence of steps, each a function of its own: start or resume, datasets, model,
 optimisation, then per epoch :func:`train_epoch` (with validation) and :func:`save_epoch`.
@@ -41,12 +46,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mdfnet.config import Config, config_from_dict, save_config, validate_config
-from mdfnet.data.cohort import load_cohort
-from mdfnet.data.dataset import CohortDataset, clinical_tensor, collate
-from mdfnet.engine.checkpoint import anchors_from_checkpoint, load_checkpoint, save_checkpoint
+from mdfnet.config import PATH_SETTINGS, Config, config_from_dict, save_config, validate_config
+from mdfnet.data.cohort import load_cohort, load_schema
+from mdfnet.data.dataset import CohortDataset, collate
+from mdfnet.engine.card import write_model_card
+from mdfnet.engine.checkpoint import INIT_FROM_KEY, anchors_from_checkpoint, load_checkpoint, save_checkpoint
 from mdfnet.engine.evaluate import validation_metrics
-from mdfnet.engine.runtime import init_distributed, is_main_process, pick_device, provenance, seed_everything
+from mdfnet.engine.finetune import lineage, load_weights, source_checkpoint
+from mdfnet.engine.runtime import (device_name, init_distributed, is_main_process, pick_device, provenance,
+                                   seed_everything)
 from mdfnet.errors import InputError
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AR_50, split_key
@@ -92,24 +100,30 @@ def train(cfg: Config, out_dir: str | Path, *, resume: bool = False, log=print, 
     rank, world = init_distributed(device)
     seed_everything(cfg.train.seed)
     boxes, train_set, val_set = datasets(cfg)
-    anchors = anchors_from_checkpoint(saved) if saved is not None else _fit_anchors(cfg, train_set, run, log)
-    model = build_model(cfg, train_set, anchors, quiet=saved is not None).to(device)
-    medians = fit_medians(clinical_tensor(train_set.frame)).tolist()  # stored for explanations
+    cfg = with_features(cfg, train_set.schema)  # None = all of the cohort's features, spelled out
+    model, source = start_network(cfg, run, train_set, saved, log)
+    model.to(device)
+    medians = fit_medians(train_set.clinical, len(train_set.schema.numeric)).tolist()  # stored for explanations
+    origin = _origin(cfg, source, saved)
     opt = optimisation(cfg, model, train_set, device, rank, world)
     state = Progress() if saved is None else restore(saved, model, opt)
     if saved is not None:
         log(f"resuming {run.root} at epoch {state.next_epoch}/{cfg.train.epochs}")
+    elif source is not None:
+        log(f"starting from the weights of {origin['checkpoint']} (epoch {origin['epoch']})")
     net = DistributedDataParallel(model) if world > 1 else model
     if is_main_process():
-        write_run_files(cfg, run)
+        write_run_files(cfg, run, device, origin)
     for epoch in range(state.next_epoch, cfg.train.epochs + 1):
         row = train_epoch(net, model, opt, cfg, epoch, device, val_set, boxes, log, progress)
         state.history.append(row)
         if is_main_process():
-            improved = save_epoch(run, model, cfg, opt, state, row, medians)
+            improved = save_epoch(run, model, cfg, opt, state, row, medians, origin)
             log(_epoch_line(row, cfg.train.epochs, cfg.train.select_metric, improved))
         if world > 1:
             dist.barrier()
+    if is_main_process():
+        write_model_card(run)
     return summary(state.history, cfg.train.select_metric)
 
 
@@ -127,34 +141,57 @@ def start_or_resume(cfg: Config, run: RunLayout, resume: bool) -> tuple[Config, 
     check_model_config(cfg.model)  # before anything is read or written
     if not cfg.data.cohort:
         raise InputError("no cohort given: pass --cohort DIR (a folder written by `mdfnet prepare`)")
-    validate_config(cfg)  # a Config built in Python skipped load-time validation: bad settings stop here
+    # a Config built in Python skipped load-time validation: bad settings stop here (a resumed run's weights
+    # are in last.pt: the checkpoint it started from may be gone)
+    validate_config(cfg, [p for p in PATH_SETTINGS if not (resume and p == "train.init_from")])
     return cfg, saved
 
 
 def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
     """``(boxes, train set, validation set)`` of the cohort; both splits must hold readings."""
     frame, boxes = load_cohort(cfg.data.cohort)
+    schema = load_schema(cfg.data.cohort)  # classes and clinical columns (each set keeps it): in every checkpoint
     size = cfg.model.image_size
-    train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg))
-    val_set = CohortDataset((frame, boxes), "val", size)
+    train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg),
+                              schema=schema)
+    val_set = CohortDataset((frame, boxes), "val", size, schema=schema)
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
     return boxes, train_set, val_set
 
 
+def start_network(cfg: Config, run: RunLayout, train_set: CohortDataset, saved: dict | None,
+                  log=print) -> tuple[torch.nn.Module, dict | None]:
+    """``(model, source)``: the network to train on its anchors (last.pt's to resume, else the ``train.init_from``
+    checkpoint's, else fitted and recorded in ``anchors.json``), started from ``source``, the loaded
+    ``train.init_from`` checkpoint (checked against this network; None without one or when resuming)."""
+    source = source_checkpoint(cfg, train_set.schema) if saved is None else None
+    network = saved if saved is not None else source  # a checkpoint whose anchors this run keeps, if any
+    given = None if network is None else anchors_from_checkpoint(network)
+    anchors = given if saved is not None else _fit_anchors(cfg, train_set, given)
+    model = build_model(cfg, train_set, anchors, quiet=saved is not None, init=source)
+    if saved is None and anchors is not None and is_main_process():
+        _record_anchors(run, anchors, log)
+    return model, source
+
+
 def build_model(cfg: Config, train_set: CohortDataset, anchors: Anchors | None = None,
-                quiet: bool = False) -> torch.nn.Module:
-    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), its
-    clinical scaler fitted on the train split only.
+                quiet: bool = False, init: dict | None = None) -> torch.nn.Module:
+    """The detector ``cfg.model`` describes on ``anchors`` (:func:`_fit_anchors`'s, or the checkpoint's), with
+    the weights of the checkpoint ``init`` (``train.init_from``, :mod:`mdfnet.engine.finetune`) when given,
+    its clinical scaler fitted on the train split only.
 
     ``quiet`` hides the "no pretrained weights" warning (a resumed run's weights come from last.pt).
     """
+    model_cfg = cfg.model if init is None else dataclasses.replace(cfg.model, pretrained_backbone=None)
     with warnings.catch_warnings():
-        if quiet:
+        if quiet or init is not None:
             warnings.filterwarnings("ignore", message=".*no pretrained weights")
-        model = build_from_config(cfg.model, anchors)
+        model = build_from_config(model_cfg, anchors, train_set.schema)
+    if init is not None:
+        load_weights(model, init, cfg, cfg.train.init_from)
     if model.clinical_encoder is not None:
-        model.clinical_encoder.set_statistics(*fit_statistics(clinical_tensor(train_set.frame)))
+        model.clinical_encoder.set_statistics(*fit_statistics(train_set.clinical, len(train_set.schema.numeric)))
     return model
 
 
@@ -181,11 +218,14 @@ def restore(saved: dict, model: torch.nn.Module, opt: Optimisation) -> Progress:
     return Progress(list(saved["history"]), float(saved["best"]), int(saved["epoch"]) + 1)
 
 
-def write_run_files(cfg: Config, run: RunLayout) -> None:
-    """``config.yaml`` and ``provenance.json``, next to the checkpoints."""
+def write_run_files(cfg: Config, run: RunLayout, device: torch.device | None = None,
+                    origin: dict | None = None) -> None:
+    """``config.yaml`` and ``provenance.json`` (versions, git revision, the device, and for a fine-tuned run
+    the checkpoint it started from), next to the checkpoints."""
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.config)
-    run.provenance.write_text(json.dumps(provenance(), indent=2))
+    record = {**provenance(), "device": device_name(device or torch.device("cpu")), INIT_FROM_KEY: origin}
+    run.provenance.write_text(json.dumps(record, indent=2))
 
 
 def train_epoch(net, model, opt: Optimisation, cfg: Config, epoch: int, device: torch.device,
@@ -208,17 +248,19 @@ def train_epoch(net, model, opt: Optimisation, cfg: Config, epoch: int, device: 
 
 
 def save_epoch(run: RunLayout, model: torch.nn.Module, cfg: Config, opt: Optimisation, state: Progress,
-               row: dict, medians: list[float] | None = None) -> bool:
+               row: dict, medians: list[float] | None = None, origin: dict | None = None) -> bool:
     """Write ``best.pt`` when the selected metric improved, ``last.pt`` and ``metrics.csv``; True if improved.
-    ``medians``: the train split's clinical medians, kept in both checkpoints for explanations."""
+    ``medians``: the train split's clinical medians, kept in both checkpoints for explanations; ``origin``:
+    a fine-tuned run's source checkpoint (:func:`mdfnet.engine.finetune.lineage`), kept in both too."""
     score = row.get(split_key(cfg.train.select_metric, "val"), -math.inf)
     score = -math.inf if score is None or math.isnan(score) else score
     improved = score > state.best
     state.best = max(state.best, score)
+    extra = {} if origin is None else {INIT_FROM_KEY: origin}
     if improved:
-        save_checkpoint(run.best, model, cfg, epoch=row["epoch"], best=state.best, clinical_median=medians)
+        save_checkpoint(run.best, model, cfg, epoch=row["epoch"], best=state.best, clinical_median=medians, **extra)
     save_checkpoint(run.last, model, cfg, epoch=row["epoch"], best=state.best, history=state.history,
-                    clinical_median=medians,
+                    clinical_median=medians, **extra,
                     optimizer=opt.optimizer.state_dict(), scheduler=opt.scheduler.state_dict(),
                     grad_scaler=opt.scaler.state_dict())
     _write_history(run.history, state.history)
@@ -232,23 +274,26 @@ def summary(history: list[dict], metric: str) -> dict:
     return {"best_epoch": best_row.get("epoch"), f"best_{metric}": best_row.get(column), "epochs": len(history)}
 
 
-def _fit_anchors(cfg: Config, train_set: CohortDataset, run: RunLayout, log) -> Anchors | None:
-    """Resolve ``model.anchor_sizes`` on the training boxes, log and save their recall. The checkpoints
-    keep the result, so every later build (evaluate, predict, resume) makes the same network.
-    None for an anchor-free detector (FCOS)."""
+def _fit_anchors(cfg: Config, train_set: CohortDataset, given: Anchors | None = None) -> Anchors | None:
+    """Resolve ``model.anchor_sizes`` on the training boxes (or take ``given``, a fine-tuned run's source
+    anchors) and measure their recall of those boxes. The checkpoints keep the result, so every later build
+    (evaluate, predict, resume) makes the same network. None for an anchor-free detector (FCOS)."""
     m = cfg.model
     if not DETECTORS[m.detector].uses_anchors:
         return None
     boxes = train_set.resized_boxes()
-    anchors = resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes, one_per_level=m.fpn)
+    anchors = given or resolve_anchors(m.anchor_sizes, m.aspect_ratios, m.image_size, boxes=boxes,
+                                       one_per_level=m.fpn)
     recall = anchor_recall(boxes, anchors.sizes, anchors.ratios, m.image_size, feature_strides(m))
-    anchors = dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
-    if is_main_process():
-        run.root.mkdir(parents=True, exist_ok=True)
-        run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
-        log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
-            f"{100 * recall:.0f} % of the {len(boxes)} training boxes have an anchor at IoU >= 0.5")
-    return anchors
+    return dataclasses.replace(anchors, recall=round(recall, 4), boxes=len(boxes))
+
+
+def _record_anchors(run: RunLayout, anchors: Anchors, log) -> None:
+    """Save ``anchors.json`` and log the anchors' recall of the training boxes."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.anchors.write_text(json.dumps(anchors.to_dict(), indent=2) + "\n")
+    log(f"anchors ({anchors.mode}): sizes {list(anchors.sizes)} px, ratios {list(anchors.ratios)}; "
+        f"{100 * anchors.recall:.0f} % of the {anchors.boxes} training boxes have an anchor at IoU >= 0.5")
 
 
 def _train_epoch(net, loader, optimizer, scheduler, scaler, device, cfg: Config, epoch: int, log,
@@ -314,6 +359,19 @@ def _scheduler(cfg: Config, optimizer, total_iters: int) -> torch.optim.lr_sched
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _origin(cfg: Config, source: dict | None, saved: dict | None) -> dict | None:
+    """Where the run's weights started: the ``init_from`` checkpoint's lineage (a resumed run's from last.pt)."""
+    if saved is not None:
+        return saved.get(INIT_FROM_KEY)
+    return None if source is None else lineage(source, cfg.train.init_from)
+
+
+def with_features(cfg: Config, schema) -> Config:
+    """``cfg`` with ``model.clinical_features`` spelled out (None = all of the schema's), checked against it."""
+    features = schema.select(cfg.model.clinical_features)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, clinical_features=features))
 
 
 def _masks(cfg: Config) -> str | None:

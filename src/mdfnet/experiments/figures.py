@@ -22,21 +22,22 @@ COUNTS_SIZE = (1200, 420)   # pixels: one panel per count kind
 HEATMAP_SIZE = (800, 560)
 
 
-def plot_counts(counts: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path, title: str = "") -> Path:
+def plot_counts(counts: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path, title: str = "",
+                classes: Sequence[str] = CLASSES) -> Path:
     """TP, FP and FN per class (the paper's Fig. 2b): one panel per kind, ``counts[model][class][kind]``."""
     fig, axes = new_figure(COUNTS_SIZE, ncols=len(COUNT_KINDS))
     models = list(counts)
     width = 0.8 / max(len(models), 1)
-    x = np.arange(len(CLASSES))
+    x = np.arange(len(classes))
     for ax, kind in zip(axes, COUNT_KINDS):
         top = 1.0
         for i, model in enumerate(models):
-            heights = [counts[model].get(name, {}).get(kind, np.nan) for name in CLASSES]
+            heights = [counts[model].get(name, {}).get(kind, np.nan) for name in classes]
             ax.bar(x + (i - (len(models) - 1) / 2) * width, heights, width, label=model)
             top = max(top, np.nanmax(heights, initial=0.0))
         ax.set_ylim(0, top * 1.05)  # counts: never a negative axis, even when all are zero
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xticks(x, [name.replace(" ", "\n", 1) for name in CLASSES], fontsize="x-small")
+        ax.set_xticks(x, [name.replace(" ", "\n", 1) for name in classes], fontsize="x-small")
         ax.set(title=kind, ylabel="boxes" if kind == COUNT_KINDS[0] else None)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize="x-small")
@@ -98,11 +99,14 @@ def variants_figures(runs: pd.DataFrame, table: pd.DataFrame, out: Path) -> list
     paths = [plot_grouped_bars(means, out / "variants.png", "test, IoBB 0.5", sds,
                                title="Variants: test AP / AR at IoBB 0.5 (mean +- sd over seeds)")]
     counts = {}
+    prefix = f"{COUNT_KINDS[0]}_"  # the cohort's classes, from the per-class count columns
+    classes = [c[len(prefix):].replace("_", " ") for c in runs.columns if c.startswith(prefix)] or list(CLASSES)
     for name, group in runs.groupby("model", sort=False):
-        counts[name] = {c: {k: float(group[count_key(k, c)].sum()) for k in COUNT_KINDS} for c in CLASSES}
+        counts[name] = {c: {k: float(group[count_key(k, c)].sum()) for k in COUNT_KINDS} for c in classes}
     n = runs["seed"].nunique()
     paths.append(plot_counts(counts, out / "variants_counts.png",
-                             title=f"Test TP / FP / FN per class (score >= 0.1, IoBB 0.5), summed over {n} seed(s)"))
+                             title=f"Test TP / FP / FN per class (score >= 0.1, IoBB 0.5), summed over {n} seed(s)",
+                             classes=classes))
     curves = [c for c in runs.columns if is_threshold_key(c)]
     mean_curves = {name: runs.loc[runs["model"] == name, curves].mean().to_dict() for name in names}
     paths.append(plot_threshold_curves(mean_curves, out / "variants_thresholds.png"))

@@ -38,11 +38,12 @@ import torch
 
 from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
-from mdfnet.data.cohort import load_cohort
+from mdfnet.data.cohort import load_cohort, load_schema
+from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from mdfnet.engine.evaluate import N_RESAMPLES, evaluate_split
 from mdfnet.engine.runtime import pick_device
-from mdfnet.engine.train import TrainingDiverged, train
+from mdfnet.engine.train import TrainingDiverged, train, with_features
 from mdfnet.errors import InputError
 from mdfnet.experiments.compare import study_comparisons
 from mdfnet.experiments.correlation import run_correlation
@@ -53,7 +54,6 @@ from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AP_50, HEADLINE, KINDS, count_key, metric_key, parse_metric_key, split_key
 from mdfnet.metrics.subgroups import subgroup_values
 from mdfnet.model.weights import check_weights_available
-from mdfnet.schema import CLASSES
 
 QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
 Log = Callable[[str], Any]
@@ -88,7 +88,7 @@ def run_study(name: str, cohort: str | Path, out: str | Path, seeds: Sequence[in
         log(f"wrote {Path(out) / 'correlation.csv'}, .md and .png")
         return matrix
     study = get_study(name)
-    specs = study_specs(name, backbones)
+    specs = study_specs(name, backbones, load_schema(cohort))
     if only:
         unknown = sorted(set(only) - {spec.slug for spec in specs})
         if unknown:
@@ -156,7 +156,7 @@ def base_config(cohort: str | Path, preset_name: str, overrides: Sequence[str] |
         raise InputError(f"override(s) {', '.join(clash)} set what this study varies (or --seeds / --cohort); "
                          "leave them out")
     cfg = apply_overrides(config_preset(preset_name), {"data": {"cohort": str(Path(cohort).resolve())}})
-    return apply_overrides(cfg, user)
+    return with_features(apply_overrides(cfg, user), load_schema(cohort))  # as train() spells them out
 
 
 def run_config(base: Config, spec: RunSpec, seed: int) -> Config:
@@ -233,9 +233,11 @@ def evaluate_splits(run_dir: Path, splits: Sequence[str], checkpoint: str, cohor
     device = pick_device(cfg.train.device)
     model.to(device)
     frame, boxes = load_cohort(cohort)
-    return {split: evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), device,
-                                  checkpoint=checkpoint)
-            for split in splits}
+    metrics = {split: evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), device,
+                                     checkpoint=checkpoint)
+               for split in splits}
+    write_model_card(run)  # with these splits' metrics
+    return metrics
 
 
 def read_metrics(path: Path) -> dict:
@@ -259,8 +261,8 @@ def run_row(spec: RunSpec, seed: int, run: Path, checkpoint: str, metrics: dict[
         row[key] = _number(test.get(key))
     for key in HEADLINE:
         row.update({k: _number(v) for k, v in subgroup_values(test.get("subgroups", {}), key).items()})
-    for name in CLASSES:
-        for kind, n in test.get("counts", {}).get(name, {}).items():
+    for name, counts in test.get("counts", {}).items():  # the cohort's classes, in class order
+        for kind, n in counts.items():
             row[count_key(kind, name)] = n
     return row
 

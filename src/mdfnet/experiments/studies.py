@@ -10,7 +10,8 @@ Studies (the paper's figure numbers):
 - ``variants``: baseline, MSF-Net 1D, MSF-Net 3D, MDF-Net (Figs. 2b, 2c, 6a, 6b);
 - ``fusion``: MDF-Net with each 3D fusion operator of :data:`mdfnet.model.FUSIONS` (Fig. 4);
 - ``backbones``: each backbone with baseline, MSF-Net 3D and MDF-Net (Fig. 3);
-- ``features``: MDF-Net with each clinical feature subset of :data:`FEATURE_SUBSETS` (Fig. 5c);
+- ``features``: MDF-Net with each clinical feature subset of :data:`FEATURE_SUBSETS` (Fig. 5c); for a
+  cohort with another schema (``prepare --coco``): all features, each alone, and all but each;
 - ``detectors`` (ours, not in the paper): the four variants on each detector of :data:`mdfnet.model.DETECTORS`
   (Mask R-CNN, RetinaNet, FCOS), all three on the same backbone with FPN (``model.fpn=true``);
 - ``correlation``: no training, see :mod:`mdfnet.experiments.correlation` (Fig. 5b).
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model import BACKBONES, DETECTORS, FUSIONS, VARIANTS
 from mdfnet.schema import CLINICAL_FEATURES, VITALS
 
@@ -106,10 +108,21 @@ def backbone_specs(backbones: Sequence[str] | None = None) -> list[RunSpec]:
             for b in chosen for v in BACKBONE_VARIANTS]
 
 
-def feature_specs() -> list[RunSpec]:
+def feature_subsets(schema: CohortSchema | None = None) -> dict[str, tuple[str, ...]]:
+    """The paper's subsets for MIMIC; for another schema: all, each feature alone, and all but each."""
+    if schema is None or schema == MIMIC_SCHEMA:
+        return FEATURE_SUBSETS
+    names = schema.names
+    subsets = {"all": names, **{name: (name,) for name in names}}
+    if len(names) > 2:
+        subsets.update({f"all-{name}": tuple(n for n in names if n != name) for name in names})
+    return subsets
+
+
+def feature_specs(schema: CohortSchema | None = None) -> list[RunSpec]:
     return [RunSpec({"features": name, "clinical_features": " ".join(features)},
                     {"model": {"variant": "mdf", "clinical_features": list(features)}}, f"features-{slugify(name)}")
-            for name, features in FEATURE_SUBSETS.items()]
+            for name, features in feature_subsets(schema).items()]
 
 
 def detector_specs() -> list[RunSpec]:
@@ -140,9 +153,13 @@ def get_study(name: str) -> Study:
     return STUDIES[name]
 
 
-def study_specs(name: str, backbones: Sequence[str] | None = None) -> list[RunSpec]:
-    """The run specs of study ``name``; ``backbones`` picks a subset for the ``backbones`` study only."""
+def study_specs(name: str, backbones: Sequence[str] | None = None,
+                schema: CohortSchema | None = None) -> list[RunSpec]:
+    """The run specs of study ``name``; ``backbones`` picks a subset for the ``backbones`` study only;
+    ``schema`` (the cohort's) gives the ``features`` study its columns."""
     study = get_study(name)
     if backbones and name != "backbones":
         raise InputError(f"--backbones applies to the backbones study only, not {name!r}")
+    if name == "features":
+        return study.build(schema)
     return study.build(backbones) if name == "backbones" else study.build()

@@ -1,7 +1,8 @@
 """COCO-format ground truth and detections: built from the cohort and model outputs, or read from JSON.
 
 Coordinates are always in *original* image pixels; COCO boxes are ``[x, y, width, height]``.
-Category ids are 1..5 in :data:`mdfnet.schema.CLASSES` order (0 is background and never appears).
+Category ids are 1..K in class order (0 is background and never appears): the five of
+:data:`mdfnet.schema.CLASSES` unless a cohort's schema names others.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from mdfnet.errors import InputError
 from mdfnet.metrics.matching import Boxes, detection_boxes, ground_truth_boxes, group_ground_truth
-from mdfnet.schema import CLASS_TO_ID, CLASSES
+from mdfnet.schema import CLASSES
 
 GT_KEYS = ("images", "annotations", "categories")
 GT_ANNOTATION_KEYS = ("image_id", "category_id", "bbox")
@@ -25,12 +26,13 @@ DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
 PATIENT_FIELD = "patient_id"  # an image's patient, when known: the bootstrap resamples patients, not images
 
 
-def coco_categories() -> list[dict]:
-    """The five lesion classes as COCO categories, ids 1..5."""
-    return [{"id": CLASS_TO_ID[name], "name": name, "supercategory": "lesion"} for name in CLASSES]
+def coco_categories(classes: Sequence[str] = CLASSES) -> list[dict]:
+    """The classes as COCO categories, ids 1..K (default: the five lesion classes)."""
+    kind = "lesion" if tuple(classes) == CLASSES else "object"
+    return [{"id": i, "name": name, "supercategory": kind} for i, name in enumerate(classes, start=1)]
 
 
-def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame) -> dict:
+def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame, classes: Sequence[str] = CLASSES) -> dict:
     """Build a COCO ground-truth dict from cohort rows and their boxes.
 
     Args:
@@ -39,6 +41,7 @@ def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame) -> dict:
             images (pass one split's rows to evaluate that split).
         boxes: ``boxes.csv`` rows (``reading_id, label, xmin, ymin, xmax, ymax``), class names in ``label``,
             xyxy in original pixels. Boxes of readings not in ``cohort`` are dropped.
+        classes: the class names, label ids 1..K in this order (default: the five lesion classes).
 
     Returns:
         ``{"images", "annotations", "categories"}``: images ``id=image_id, width, height,
@@ -56,22 +59,23 @@ def coco_ground_truth(cohort: pd.DataFrame, boxes: pd.DataFrame) -> dict:
     ]
     if "subject_id" in cohort.columns:
         for image, patient in zip(images, cohort["subject_id"].tolist()):
-            image[PATIENT_FIELD] = int(patient)
+            image[PATIENT_FIELD] = patient if isinstance(patient, str) else int(patient)  # --coco groups: any text
     image_of = dict(zip(cohort["reading_id"], cohort["image_id"].astype(int)))
     kept = boxes[boxes["reading_id"].isin(image_of)]
-    unknown = kept.loc[~kept["label"].isin(CLASS_TO_ID), "label"]
+    class_to_id = {name: i for i, name in enumerate(classes, start=1)}
+    unknown = kept.loc[~kept["label"].isin(class_to_id), "label"]
     if len(unknown):
-        raise InputError(f"boxes: row {unknown.index[0]}: label {unknown.iloc[0]!r} is not one of {list(CLASSES)}")
+        raise InputError(f"boxes: row {unknown.index[0]}: label {unknown.iloc[0]!r} is not one of {list(classes)}")
     # Stable sort keeps each image's boxes in file order, so annotation ids are reproducible.
     kept = kept.assign(image_id=kept["reading_id"].map(image_of)).sort_values("image_id", kind="stable")
     annotations = []
     for ann_id, row in enumerate(kept.itertuples(index=False), start=1):
         w, h = float(row.xmax - row.xmin), float(row.ymax - row.ymin)
         annotations.append({
-            "id": ann_id, "image_id": int(row.image_id), "category_id": CLASS_TO_ID[row.label],
+            "id": ann_id, "image_id": int(row.image_id), "category_id": class_to_id[row.label],
             "bbox": [float(row.xmin), float(row.ymin), w, h], "area": w * h, "iscrowd": 0,
         })
-    return {"images": images, "annotations": annotations, "categories": coco_categories()}
+    return {"images": images, "annotations": annotations, "categories": coco_categories(classes)}
 
 
 def detections_to_coco(outputs: Sequence[dict], image_ids: Sequence[int], scale_xy: Sequence[Sequence[float]]) -> list[dict]:

@@ -8,6 +8,9 @@ their levels, in display order):
 * ``acuity`` (triage ESI level): ``1`` ... ``5``, ``missing``;
 * ``clinical``: ``complete`` (every clinical value present) or ``incomplete`` (any missing).
 
+A cohort with another schema than MIMIC's (``prepare --coco``) has one attribute per categorical feature,
+its values as levels (and ``missing``), then ``clinical`` over its features.
+
 Each level is evaluated on its readings alone, with its own patient bootstrap (the same ``seed`` for
 every level). A level with fewer than :data:`MIN_READINGS` readings is reported but left out of the
 largest gap: its AP is mostly noise.
@@ -20,6 +23,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import pandas as pd
 
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.metrics.bootstrap import bootstrap_metrics
 from mdfnet.metrics.keys import KINDS, ci_key, metric_key, subgroup_key
 from mdfnet.schema import CLINICAL_FEATURES
@@ -35,8 +39,14 @@ LEVELS: dict[str, tuple[str, ...]] = {
 MIN_READINGS = 10
 
 
-def subgroup_levels(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """The level of each reading (row of a ``cohort.csv`` frame, in order) for each attribute of :data:`LEVELS`."""
+def subgroup_levels(frame: pd.DataFrame, schema: CohortSchema | None = None) -> dict[str, list[str]]:
+    """The level of each reading (row of a ``cohort.csv`` frame, in order) for each attribute of :data:`LEVELS`
+    (or of ``schema``'s, see the module docstring)."""
+    if schema is not None and schema != MIMIC_SCHEMA:
+        incomplete = frame[list(schema.names)].isna().any(axis=1)
+        levels = {name: [MISSING if pd.isna(v) else str(v) for v in frame[name].tolist()] for name in schema.categorical}
+        return {**levels, "clinical": ["incomplete" if i else "complete" for i in incomplete.tolist()]}
+
     def age_band(age: float) -> str:
         return MISSING if pd.isna(age) else next(band for upper, band in AGE_BANDS if age < upper)
 
@@ -131,7 +141,8 @@ def subgroup_gap(subgroups: Mapping, key: str, min_readings: int = MIN_READINGS)
     return None if gap is None else {"key": key, **gap, "min_readings": min_readings}
 
 
-def levels_by_image(frame: pd.DataFrame, image_ids: Sequence[int]) -> dict[str, dict[int, str]]:
+def levels_by_image(frame: pd.DataFrame, image_ids: Sequence[int],
+                    schema: CohortSchema | None = None) -> dict[str, dict[int, str]]:
     """:func:`subgroup_levels` keyed by each row's image id (``image_ids`` in the frame's row order)."""
     return {attribute: dict(zip([int(i) for i in image_ids], levels))
-            for attribute, levels in subgroup_levels(frame).items()}
+            for attribute, levels in subgroup_levels(frame, schema).items()}

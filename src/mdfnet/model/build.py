@@ -22,6 +22,7 @@ from torchvision.ops import MultiScaleRoIAlign
 from mdfnet.config import Config, ModelConfig, apply_overrides, check_detector_settings, validate_config
 from mdfnet.config import preset as config_preset  # build_model's `preset` argument is the preset's name
 from mdfnet.errors import InputError
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model.anchors import Anchors, resolve_anchors
 from mdfnet.model.backbones import FPN_LEVELS, build_backbone
 from mdfnet.model.clinical import ClinicalEncoder
@@ -32,7 +33,6 @@ from mdfnet.model.loss import FCOS_LOSS_TERMS, LOSS_TERMS, LOSS_WEIGHTINGS, RETI
 from mdfnet.model.onestage import HEAD_FUSIONS_1D, MDFFCOS, FusedBackbone, MDFRetinaNet, OneStageFusion
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
-from mdfnet.schema import CLASSES, NUM_CLASSES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,29 +78,34 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
 )}
 
 
-def build_model(variant: str = "mdf", preset: str = "paper", **overrides) -> nn.Module:
+def build_model(variant: str = "mdf", preset: str = "paper", schema: CohortSchema | None = None,
+                **overrides) -> nn.Module:
     """Build a detector of the MDF-Net family.
 
     Args:
         variant: ``baseline``, ``msf1d``, ``msf3d`` or ``mdf`` (:data:`VARIANTS`).
         preset: ``paper`` (the authors' configuration) or ``fast``; see :mod:`mdfnet.config`.
+        schema: the cohort's classes and clinical features (default: MIMIC's five classes and ten features).
         overrides: any :class:`~mdfnet.config.ModelConfig` field, e.g. ``fusion="film"``, ``fpn=True``,
             ``detector="fcos"``.
     """
     reference = config_preset(preset)
     cfg = apply_overrides(reference, {"model": {"variant": variant, **overrides}})
     check_detector_settings(cfg.model, reference.model)
-    return build_from_config(cfg.model)
+    return build_from_config(cfg.model, schema=schema)
 
 
-def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Module:
+def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None,
+                      schema: CohortSchema | None = None) -> nn.Module:
     """Build the detector that ``cfg`` describes, its backbone(s) from ``cfg.pretrained_backbone``
     (see :mod:`mdfnet.model.weights`; the paper's clinical branch starts from the same file), the rest random.
 
     ``anchors``: resolved anchors (``train`` fits ``"auto"`` ones; checkpoints keep them); by default
-    the config's (:func:`model_anchors`). Returns an :class:`~mdfnet.model.detector.MDFNet` (Mask R-CNN) or
+    the config's (:func:`model_anchors`). ``schema``: the cohort's classes and clinical features (default:
+    MIMIC's). Returns an :class:`~mdfnet.model.detector.MDFNet` (Mask R-CNN) or
     an :class:`~mdfnet.model.onestage.OneStageFusion` (RetinaNet, FCOS): the same ``forward`` contract."""
     check_model_config(cfg)
+    schema = schema or MIMIC_SCHEMA
     variant = VARIANTS[cfg.variant]
     C, D = cfg.out_channels, cfg.clinical_dim
     weights = pretrained_file(cfg.pretrained_backbone, cfg.backbone)
@@ -109,7 +114,7 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Mo
         return build_backbone(cfg.backbone, C, cfg.fpn, weights, cfg.feature_stride)
 
     if DETECTORS[cfg.detector].one_stage:
-        return _build_one_stage(cfg, variant, make_backbone, anchors)
+        return _build_one_stage(cfg, variant, make_backbone, anchors, schema)
     backbone = make_backbone()
     levels = list(FPN_LEVELS) if cfg.fpn else ["0"]
     anchors = anchors or model_anchors(cfg)
@@ -131,9 +136,9 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Mo
     if cfg.mask_head:
         mask_parts = dict(mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
                           mask_head=MaskRCNNHeads(C, (256, 256, 256, 256), 1),
-                          mask_predictor=MaskRCNNPredictor(256, 256, NUM_CLASSES))
+                          mask_predictor=MaskRCNNPredictor(256, 256, schema.num_classes))
     roi_heads = RoIHeads(
-        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, NUM_CLASSES),
+        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, schema.num_classes),
         fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=cfg.box_samples, positive_fraction=0.25,
         bbox_reg_weights=None, score_thresh=cfg.box_score_thresh, nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.detections_per_img, **mask_parts,
@@ -141,20 +146,21 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None) -> nn.Mo
     transform = GeneralizedRCNNTransform(cfg.image_size, cfg.image_size, IMAGENET_MEAN, IMAGENET_STD,
                                          fixed_size=(cfg.image_size, cfg.image_size))
     terms = LOSS_TERMS if cfg.mask_head else LOSS_TERMS[:-1]
-    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone)
+    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone, schema)
     model = MDFNet(backbone, rpn, roi_heads, transform, LOSS_WEIGHTINGS[cfg.loss_weighting](terms),
                    clinical_encoder=encoder, clinical_branch=branch, fusion=fusion,
-                   fuse_1d=variant.fuse_1d, variant=cfg.variant)
+                   fuse_1d=variant.fuse_1d, variant=cfg.variant, schema=schema)
     model.anchors = anchors
     return model
 
 
-def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone) -> tuple[nn.Module | None, ...]:
+def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone,
+                    schema: CohortSchema) -> tuple[nn.Module | None, ...]:
     """(clinical encoder, 3D fusion operator, clinical branch), each None where the variant has none."""
     C, D = cfg.out_channels, cfg.clinical_dim
     encoder = branch = fusion = None
     if variant.fuse_1d or variant.fuse_3d:
-        encoder = ClinicalEncoder(tuple(cfg.clinical_features), D, cfg.missing_indicators)
+        encoder = ClinicalEncoder(schema.select(cfg.clinical_features), D, cfg.missing_indicators, schema)
     if variant.fuse_3d:
         fusion = FUSIONS[cfg.fusion](C, D)
         if fusion.uses_clinical_map:
@@ -164,12 +170,13 @@ def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone) -> tuple[
     return encoder, fusion, branch
 
 
-def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors: Anchors | None) -> nn.Module:
+def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors: Anchors | None,
+                     schema: CohortSchema) -> nn.Module:
     """torchvision's RetinaNet or FCOS on the five FPN levels (strides 4-64, as Mask R-CNN's with FPN), 3D
     fusion on every level, 1D fusion into the classification head (:mod:`mdfnet.model.onestage`)."""
     detector = DETECTORS[cfg.detector]
     backbone = make_backbone()
-    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone)
+    encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone, schema)
     if fusion is not None:
         backbone = FusedBackbone(backbone, fusion, branch)
     S = cfg.image_size
@@ -180,7 +187,7 @@ def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors:
         anchors, strides = None, feature_strides(cfg)
         generator = AnchorGenerator(tuple((s,) for s in strides), ((1.0,),) * len(strides))
     model = detector.model_class(
-        backbone, len(CLASSES), min_size=S, max_size=S, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+        backbone, len(schema.classes), min_size=S, max_size=S, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
         fixed_size=(S, S), anchor_generator=generator, score_thresh=cfg.box_score_thresh,
         nms_thresh=cfg.box_nms_thresh, detections_per_img=cfg.detections_per_img,
         loss_weighting=LOSS_WEIGHTINGS[cfg.loss_weighting](detector.loss_terms), clinical_encoder=encoder,
@@ -188,6 +195,7 @@ def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors:
     )
     if variant.fuse_1d:
         HEAD_FUSIONS_1D[cfg.fusion_1d](model.head.classification_head, cfg.clinical_dim)
+    model.schema = schema  # classes and clinical columns; saved in every checkpoint
     model.anchors = anchors
     return model
 

@@ -3,7 +3,7 @@
 Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector width)::
 
     images [N, 3, H, W] --transform--> [N, 3, S, S] --backbone--> {level: [N, C, h, w]} --+
-    clinical [N, 10] --encoder--> vector [N, D] --spatialiser--> {level: [N, C, h, w]} --+-- 3D fusion
+    clinical [N, F] --encoder--> vector [N, D] --spatialiser--> {level: [N, C, h, w]} --+-- 3D fusion
                                         |                                                    |
                                         |                          RPN <---- fused maps -----+
                                         +--- 1D fusion: appended to every RoI's pooled features
@@ -11,8 +11,9 @@ Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector wid
 
 The variant decides which fusions exist: ``baseline`` none, ``msf3d`` 3D only, ``msf1d`` 1D only,
 ``mdf`` both. Train mode returns the loss terms plus their combination under ``"loss"``; eval mode
-returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels": [K] in 1..5,
+returns, per image, ``{"boxes": [K, 4] xyxy in the input image's pixels, "labels": [K] in 1..C,
 "scores": [K]}`` (and ``"masks": [K, 1, H, W]`` with the mask head). Inference never takes targets.
+``F`` and the ``C`` classes come from the cohort's schema (``model.schema``; MIMIC: F = 10, C = 5).
 
 Inference in two steps, for callers that vary the clinical values of one image (explanations):
 ``encode_images(images)`` runs the transform and the image backbone once; ``detect(encoded, clinical,
@@ -34,7 +35,7 @@ from torchvision.models.detection.image_list import ImageList
 
 from mdfnet.errors import InputError
 from mdfnet.model.heads import CLINICAL_KEY
-from mdfnet.schema import CLINICAL_FEATURES
+from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 
 
 class MDFNet(GeneralizedRCNN):
@@ -43,8 +44,9 @@ class MDFNet(GeneralizedRCNN):
     def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: nn.Module, transform: nn.Module,
                  loss_weighting: nn.Module, clinical_encoder: nn.Module | None = None,
                  clinical_branch: nn.Module | None = None, fusion: nn.Module | None = None,
-                 fuse_1d: bool = False, variant: str = "mdf") -> None:
+                 fuse_1d: bool = False, variant: str = "mdf", schema: CohortSchema | None = None) -> None:
         super().__init__(backbone, rpn, roi_heads, transform)
+        self.schema = schema or MIMIC_SCHEMA  # classes and clinical columns; saved in every checkpoint
         self.clinical_encoder = clinical_encoder
         self.clinical_branch = clinical_branch
         self.fusion = fusion
@@ -161,12 +163,13 @@ def _check_clinical(model: nn.Module, n_images: int, clinical: torch.Tensor | No
                     device: torch.device) -> torch.Tensor | None:
     if not model.uses_clinical:
         return None
-    width = len(CLINICAL_FEATURES)
+    schema = getattr(model, "schema", MIMIC_SCHEMA)  # the cohort's columns (MIMIC's by default)
+    width = schema.width
     if clinical is None:
         raise InputError(f"variant {model.variant!r} fuses clinical data: pass clinical=[N, {width}]")
     if clinical.dim() != 2 or clinical.shape[0] != n_images or clinical.shape[1] != width:
         raise InputError(f"clinical batch has shape {list(clinical.shape)}; expected [{n_images}, {width}] "
-                         f"(one row per image, columns {CLINICAL_FEATURES}, NaN = missing)")
+                         f"(one row per image, columns {schema.names}, NaN = missing)")
     return clinical.to(device, torch.float32)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 from PIL import Image
 
 from mdfnet.report.plots import draw_overlay, plot_froc_curves, plot_pr_curves, plot_subgroups, plot_threshold_curves
-from mdfnet.schema import class_name
+from mdfnet.schema import CLASSES, class_name
 
 OVERLAY_MAX_SIDE = 768  # overlays are for looking at, not measuring: keep the PNGs small
 
@@ -35,7 +36,7 @@ def evaluation_figures(metrics: dict, dataset, boxes: pd.DataFrame, detections: 
     for row in with_gt.itertuples(index=False):
         gt_rows = boxes[boxes["reading_id"] == row.reading_id]
         gt = [(r.label, (r.xmin, r.ymin, r.xmax, r.ymax)) for r in gt_rows.itertuples(index=False)]
-        pred = [detection_overlay(d) for d in detections
+        pred = [detection_overlay(d, dataset.schema.classes) for d in detections
                 if d["image_id"] == row.image_id and d["score"] >= score_threshold]
         paths.append(overlay_png(row.image_path, gt, pred, out / f"overlay_{row.reading_id}.png"))
     return paths
@@ -55,7 +56,9 @@ def overlay_png(image_path: str, gt: list, pred: list, path: Path) -> Path:
     return draw_overlay(image, gt, pred, path)
 
 
-def detection_overlay(detection: dict) -> tuple[str, float, list[float]]:
-    """A COCO detection as :func:`overlay_png` draws it: ``(class name, score, xyxy)``."""
+def detection_overlay(detection: dict, classes: Sequence[str] = CLASSES) -> tuple[str, float, list[float]]:
+    """A COCO detection as :func:`overlay_png` draws it: ``(class name, score, xyxy)``; ``classes``: the
+    cohort's (default MIMIC's five)."""
     x, y, w, h = detection["bbox"]
-    return class_name(detection["category_id"]), detection["score"], [x, y, x + w, y + h]
+    name = class_name(detection["category_id"]) if tuple(classes) == CLASSES else classes[detection["category_id"] - 1]
+    return name, detection["score"], [x, y, x + w, y + h]
