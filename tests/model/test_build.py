@@ -245,3 +245,28 @@ def test_encode_then_detect_equals_forward_and_reuses_one_image_for_many_rows(sp
         model.detect(encoded, clinical[:1], image_index=torch.tensor([2]))
     with pytest.raises(ValueError, match="encode_images is for inference"):
         model.train().encode_images(images)
+
+
+@pytest.mark.parametrize("variant", ["msf1d", "msf3d", "mdf"])
+def test_a_fused_model_starts_as_its_image_only_baseline_weight_for_weight(variant):
+    # the clinical modules draw from a stream of their own, and the lite branch and FiLM start at the identity:
+    # with one seed, baseline and fused model are the same detector at step 0 (a paired comparison's start)
+    torch.manual_seed(3)
+    baseline = mdfnet.build_model("baseline", preset="fast", image_size=S, box_score_thresh=0.0).eval()
+    torch.manual_seed(3)
+    fused = mdfnet.build_model(variant, preset="fast", image_size=S, box_score_thresh=0.0).eval()
+    image_path, fused_state = baseline.state_dict(), fused.state_dict()
+    assert all(torch.equal(tensor, fused_state[key]) for key, tensor in image_path.items())
+    images, clinical, _ = _batch()
+    with torch.no_grad():
+        a, b = baseline(images, None)[0], fused(images, clinical)[0]
+    torch.testing.assert_close(a["boxes"], b["boxes"], rtol=0, atol=0)
+    torch.testing.assert_close(a["scores"], b["scores"], rtol=0, atol=0)
+
+    def clinical_init(seed):
+        torch.manual_seed(seed)
+        model = mdfnet.build_model(variant, preset="fast", image_size=S)
+        return torch.cat([p.flatten() for p in model.clinical_encoder.parameters()])
+
+    assert torch.equal(clinical_init(3), clinical_init(3))  # the clinical init follows the seed too
+    assert not torch.equal(clinical_init(3), clinical_init(4))

@@ -25,7 +25,7 @@ from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 from mdfnet.model.anchors import Anchors, resolve_anchors
 from mdfnet.model.backbones import FPN_LEVELS, build_backbone
-from mdfnet.model.clinical import ClinicalEncoder
+from mdfnet.model.clinical import ClinicalEncoder, own_random_stream
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
 from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool
@@ -156,17 +156,19 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None,
 
 def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone,
                     schema: CohortSchema) -> tuple[nn.Module | None, ...]:
-    """(clinical encoder, 3D fusion operator, clinical branch), each None where the variant has none."""
+    """(clinical encoder, 3D fusion operator, clinical branch), each None where the variant has none; drawn
+    from :func:`own_random_stream`, so the image path's init is the baseline's."""
     C, D = cfg.out_channels, cfg.clinical_dim
     encoder = branch = fusion = None
-    if variant.fuse_1d or variant.fuse_3d:
-        encoder = ClinicalEncoder(schema.select(cfg.clinical_features), D, cfg.missing_indicators, schema)
-    if variant.fuse_3d:
-        fusion = FUSIONS[cfg.fusion](C, D)
-        if fusion.uses_clinical_map:
-            branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
-            if hasattr(branch, "start_as"):  # ours (lite); the authors' branch keeps their init
-                branch.start_as(fusion.identity)
+    with own_random_stream():
+        if variant.fuse_1d or variant.fuse_3d:
+            encoder = ClinicalEncoder(schema.select(cfg.clinical_features), D, cfg.missing_indicators, schema)
+        if variant.fuse_3d:
+            fusion = FUSIONS[cfg.fusion](C, D)
+            if fusion.uses_clinical_map:
+                branch = SPATIALISERS[cfg.spatialiser](D, C, cfg.image_size, make_backbone)
+                if hasattr(branch, "start_as"):  # ours (lite); the authors' branch keeps their init
+                    branch.start_as(fusion.identity)
     return encoder, fusion, branch
 
 

@@ -22,6 +22,9 @@ features and returns ``[N, dim]``:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -118,6 +121,20 @@ def _embed(codes: torch.Tensor, feature: Feature, embedding: nn.Embedding) -> to
     missing = torch.isnan(codes)
     embedded = embedding(codes.nan_to_num(0.0).round().clamp(0, known - 1).long())
     return torch.where(missing[:, None], embedding.weight.mean(0, keepdim=True), embedded)
+
+
+@contextlib.contextmanager
+def own_random_stream() -> Iterator[None]:
+    """Initialise the modules built inside from a stream of their own, leaving the global RNG where it was.
+
+    Every clinical module is built inside it, so a fused model's image path is initialised weight for weight
+    as the image-only model of the same seed: with the fusions starting at their identity, MDF-Net and its
+    baseline start as the same detector, and a paired comparison measures what the clinical values changed.
+    The stream is derived from the seed (``torch.initial_seed()``), so the clinical init is reproducible too.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed((torch.initial_seed() + 0x9E3779B9) % 2**63)
+        yield
 
 
 def fit_statistics(clinical: torch.Tensor,

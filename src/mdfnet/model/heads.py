@@ -23,6 +23,8 @@ from torch import nn
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops, roi_align
 
+from mdfnet.model.clinical import own_random_stream
+
 CLINICAL_KEY = "clinical"  # where the detector puts the clinical vector in the features dict
 SHARED_POOL_MAX_PIXELS = 32 * 32  # pool_shared pays off on small maps (stride 32 up to 1024 px); RoIAlign beyond
 
@@ -53,7 +55,8 @@ class FiLMBoxHead(nn.Module):
         self.clinical_dim = clinical_dim
         self.fc6 = nn.Linear(pooled, hidden)
         self.fc7 = nn.Linear(hidden, hidden)
-        self.film = nn.Linear(clinical_dim, 2 * hidden)
+        with own_random_stream():  # fc6, fc7 and what follows are drawn as for the image-only head
+            self.film = nn.Linear(clinical_dim, 2 * hidden)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
