@@ -3,6 +3,7 @@ and prepare), a tiny fast-preset config factory, and a session that never goes o
 
 from __future__ import annotations
 
+import importlib
 import socket
 
 import numpy as np
@@ -119,3 +120,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cut_after_first_epoch(monkeypatch):
+    """``cut(train_fn, cfg, run_dir)``: train epoch 1 of ``cfg``'s schedule with ``train_fn`` (``train`` or a
+    caller of it), then stop, as a run killed during epoch 2 would."""
+    engine = importlib.import_module("mdfnet.engine.train")
+    real = engine._train_epoch
+
+    def cut(train_fn, cfg, run_dir) -> None:
+        calls = []
+
+        def stop_after_one(*args, **kwargs):
+            if calls:
+                raise KeyboardInterrupt
+            calls.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "_train_epoch", stop_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            train_fn(cfg, run_dir, log=lambda *_: None)
+        monkeypatch.setattr(engine, "_train_epoch", real)
+
+    return cut

@@ -2,7 +2,6 @@
 and a detector or setting that does not exist stops the CLI with one line (exit 2)."""
 
 import csv
-import importlib
 import json
 
 import pandas as pd
@@ -82,23 +81,12 @@ def test_evaluate_and_predict_read_the_detector_from_the_checkpoint(runs, detect
         assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 80
 
 
-def test_a_resumed_retinanet_run_ends_where_an_uninterrupted_one_ends(runs, tmp_path, make_config, monkeypatch):
+def test_a_resumed_retinanet_run_ends_where_an_uninterrupted_one_ends(runs, tmp_path, make_config,
+                                                                      cut_after_first_epoch):
     _, cohort = runs
     cfg = one_stage(make_config(cohort, epochs=2), "retinanet", anchor_sizes=[6, 12, 24, 48, 96])
     train(cfg, tmp_path / "full", log=lambda *_: None)
-    engine = importlib.import_module("mdfnet.engine.train")
-    real, calls = engine._train_epoch, []
-
-    def killed_in_epoch_2(*args, **kwargs):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "_train_epoch", killed_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", log=lambda *_: None)
-    monkeypatch.setattr(engine, "_train_epoch", real)
+    cut_after_first_epoch(train, cfg, tmp_path / "cut")
     train(cfg, tmp_path / "cut", resume=True, log=lambda *_: None)
     a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "cut" / "last.pt")
     assert a["anchors"] == b["anchors"] == {"sizes": [6, 12, 24, 48, 96], "ratios": [0.5, 1.0, 2.0],

@@ -83,23 +83,12 @@ def test_the_run_records_where_its_weights_came_from(untrained_run, tmp_path, ma
     assert json.loads((tmp_path / "tuned/model_card.json").read_text())["init_from"] == origin
 
 
-def test_resume_continues_a_tuned_run_without_its_source(untrained_run, tmp_path, make_config, monkeypatch, one_thread):
+def test_resume_continues_a_tuned_run_without_its_source(untrained_run, tmp_path, make_config, cut_after_first_epoch,
+                                                          one_thread):
     source_run, cohort = untrained_run
     source = shutil.copy(source_run / "last.pt", tmp_path / "source.pt")
     cfg = apply_overrides(tuned_config(make_config, cohort, source), {"train": {"epochs": 2}})
-    engine = importlib.import_module("mdfnet.engine.train")
-    real, calls = engine._train_epoch, []
-
-    def stop_after_one(*args, **kwargs):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "_train_epoch", stop_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "tuned", log=lambda *_: None)
-    monkeypatch.undo()
+    cut_after_first_epoch(train, cfg, tmp_path / "tuned")
     origin = load_checkpoint(tmp_path / "tuned/last.pt")["init_from"]
     (tmp_path / "source.pt").unlink()  # resume wins: the weights come from the run's own last.pt
     assert train(cfg, tmp_path / "tuned", resume=True, log=lambda *_: None)["epochs"] == 2

@@ -1,6 +1,5 @@
 """Running studies on the tiny cohort: tables, figures, reuse of finished runs and resume of cut ones."""
 
-import importlib
 import json
 
 import pandas as pd
@@ -72,28 +71,12 @@ def test_variants_study_writes_tables_and_figures_then_reuses_every_run(tiny_coh
     assert runner.run_status(cfg, out / "runs" / spec.slug / "seed_1", ("train", "val", "test")) == "evaluating"
 
 
-def _cut_after_first_epoch(monkeypatch, cfg, run_dir):
-    """Train epoch 1 of ``cfg``'s schedule, then stop, as a run killed during epoch 2 would."""
-    engine = importlib.import_module("mdfnet.engine.train")
-    real, calls = engine._train_epoch, []
-
-    def stop_after_one(*args, **kwargs):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "_train_epoch", stop_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        runner.train(cfg, run_dir, log=lambda *_: None)
-    monkeypatch.setattr(engine, "_train_epoch", real)
-
-
-def test_an_interrupted_run_is_resumed_and_a_changed_setting_is_refused(tiny_cohort, tmp_path, monkeypatch):
+def test_an_interrupted_run_is_resumed_and_a_changed_setting_is_refused(tiny_cohort, tmp_path, monkeypatch,
+                                                                        cut_after_first_epoch):
     spec = study_specs("variants")[0]  # baseline: the quickest
     base = runner.base_config(tiny_cohort, "fast", [*TINY, "train.epochs=2"], [spec])
     cfg, run_dir = runner.run_config(base, spec, 0), tmp_path / "runs" / spec.slug / "seed_0"
-    _cut_after_first_epoch(monkeypatch, cfg, run_dir)
+    cut_after_first_epoch(runner.train, cfg, run_dir)
     assert load_checkpoint(run_dir / "last.pt")["epoch"] == 1
     assert runner.run_status(cfg, run_dir, ("val", "test")) == "resuming"
 

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from mdfnet.data.images import is_dicom
-from mdfnet.data.report import BOXES_FILE, COHORT_FILE, REPORT_JSON, REPORT_MD
+from mdfnet.data.report import (BOXES_FILE, COHORT_FILE, REPORT_JSON, REPORT_MD, label_and_split_sections,
+                                markdown_section)
 from mdfnet.data.split import check_no_leakage, split_by_patient, split_summary
 from mdfnet.data.tabular import Tabular, read_tabular
 from mdfnet.errors import InputError
@@ -280,24 +281,20 @@ def summary_markdown(report: dict) -> str:
         f"groups: {('`' + src['group_column'] + '`') if src['group_column'] else 'one per image'}). "
         f"Split random (seed {report['seed']}).", "",
         f"COCO images read: **{read}**; kept: **{kept}** ({report['cohort']['patients']} groups, "
-        f"{report['cohort']['boxes']} boxes).", "",
-        "## Exclusions (each image counted once, first failing reason)", "", "| reason | images |", "|---|---|",
+        f"{report['cohort']['boxes']} boxes).",
     ]
-    lines += [f"| {reason} | {n} |" for reason, n in report["excluded"].items()]
-    lines += ["", "## Tabular rows", "", "| rows | values |", "|---|---|"]
-    lines += [f"| {key} | {n} |" for key, n in report["tabular"].items()]
-    label_counts = report["labels"]
-    lines += ["", "## Boxes", "", "| class | boxes |", "|---|---|"]
-    lines += [f"| {name} | {n} |" for name, n in label_counts["boxes_by_class"].items()]
-    lines += [""] + [f"- {key}: {value}" for key, value in label_counts.items() if key != "boxes_by_class"]
-    lines += ["", "## Splits (grouped)", "", "| split | images | groups |", "|---|---|---|"]
-    lines += [f"| {name} | {s['readings']} | {s['patients']} |" for name, s in report["splits"].items()]
+    lines += markdown_section("Exclusions (each image counted once, first failing reason)", ("reason", "images"),
+                              report["excluded"].items())
+    lines += markdown_section("Tabular rows", ("rows", "values"), report["tabular"].items())
+    lines += label_and_split_sections(report, "Boxes", "Splits (grouped)", ("images", "groups"))
     schema = report["schema"]
-    lines += ["", "## Features and missing values", "", "| feature | kind | missing |", "|---|---|---|"]
-    for name, n in report["cohort_missing"].items():
-        kind = ("numeric" if name in schema["numeric"]
-                else f"categorical ({schema['categorical'][name]} values in train)")
-        lines.append(f"| {name} | {kind} | {n} |")
+
+    def kind(name: str) -> str:
+        return "numeric" if name in schema["numeric"] else \
+            f"categorical ({schema['categorical'][name]} values in train)"
+
+    lines += markdown_section("Features and missing values", ("feature", "kind", "missing"),
+                              ((name, kind(name), n) for name, n in report["cohort_missing"].items()))
     return "\n".join(lines) + "\n"
 
 
