@@ -22,7 +22,9 @@ The **effect** of a value is ``score as entered - score with the value replaced`
 raised the finding's score, below 0 it lowered it.
 
 Cost: the image backbone and the RPN run once per image; per replaced value only the clinical encoder,
-the spatialiser, the fusion and the RoI heads run, on the candidates only, ``chunk`` values per batch.
+the spatialiser, the fusion and the RoI heads run, on the candidates only, ``chunk`` values per batch
+(:meth:`~mdfnet.model.MDFNet.score_proposals`: with the ``lite`` branch, only on the windows of the map
+that the candidates read).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 from torch import nn
 
 from mdfnet.metrics.overlap import iobb, iobb_pairs
-from mdfnet.model.heads import EveryBox, every_box, recording_heads
+from mdfnet.model.heads import every_box, recording_heads
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
 REFERENCES = ("missing", "median")
@@ -140,7 +142,6 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     if n == 0 or not todo:
         return [{} for _ in range(n)]
     device = encoded.batch.tensors.device
-    scorer = EveryBox(model.roi_heads)
     classes = len(every["scores"]) // max(1, len(proposals))
     index, valid = candidates(every, detections["boxes"], detections["labels"], classes)
     union, index = np.unique(np.where(valid, index, index[:, :1]), return_inverse=True)  # renumber in U
@@ -154,8 +155,7 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     rereads: list[dict] = []
     for start in range(0, len(todo), chunk):
         part = rows[start:start + chunk].to(device)
-        rereads += model.detect(encoded, part, torch.full((len(part),), image), proposals=[subset] * len(part),
-                                roi_heads=scorer)
+        rereads += model.score_proposals(encoded, part, image, subset)
     reread_boxes = torch.stack([r["boxes"] for r in rereads]).view(len(todo), len(union), classes, 4)
     reread_scores = torch.stack([r["scores"] for r in rereads]).view(len(todo), len(union), classes)
     found = counterpart_scores(detections["boxes"], detections["labels"], reread_boxes, reread_scores, index, valid)

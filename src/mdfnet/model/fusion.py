@@ -3,7 +3,9 @@
 Each operator is built as ``FUSIONS[name](channels, clinical_dim)`` and called as
 ``op(image_map, clinical_map, clinical_vector)``; none changes the map's size (the authors'
 concatenation variant used stride-2 convolutions and shrank it: a bug we do not repeat).
-``uses_clinical_map = False`` marks an operator that needs only the vector, so no spatialiser is built.
+``uses_clinical_map = False`` marks an operator that needs only the vector, so no spatialiser is built;
+``pointwise = True`` one whose output at a pixel reads only that pixel of its inputs (so it may run on a
+window of the maps: :mod:`mdfnet.model.windows`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class SumFusion(nn.Module):
 
     kind = "paper"
     uses_clinical_map = True
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()
@@ -37,6 +40,7 @@ class ConcatConvFusion(nn.Module):
 
     kind = "paper"
     uses_clinical_map = True
+    pointwise = False
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()
@@ -48,6 +52,8 @@ class ConcatConvFusion(nn.Module):
 
 class ConcatLinearFusion(ConcatConvFusion):
     """Concatenate along channels, then a linear map ``2C -> C`` at every location (a 1x1 conv)."""
+
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         nn.Module.__init__(self)
@@ -62,6 +68,7 @@ class FiLMFusion(nn.Module):
 
     kind = "ours"
     uses_clinical_map = False
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()

@@ -80,6 +80,38 @@ class LiteClinicalBranch(nn.Module):
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         return OrderedDict((k, self.refine(_match(seed, m))) for k, m in image_maps.items())
 
+    def window(self, vector: torch.Tensor, size: tuple[int, int], rows: tuple[int, int],
+               cols: tuple[int, int]) -> torch.Tensor:
+        """The branch's map of size ``size`` on ``rows`` x ``cols`` only (``[start, stop)`` each): ``[N, C, h, w]``,
+        equal to ``forward``'s map ``[..., rows, cols]`` to float rounding, at the cost of that window.
+
+        Each 3x3 convolution needs one more pixel each side: the resized seed is computed on the window plus
+        two pixels (a product with the rows and columns of the bilinear resize, never the whole map), and each
+        convolution pads with zeros only where its input meets the border of the map, as ``padding=1`` does.
+        BatchNorm must be in eval mode (its statistics do not depend on the window)."""
+        conv1, norm, relu, conv2 = self.refine
+        seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
+        height, width = size
+        (top, bottom), (left, right) = rows, cols
+        x = (_resize_matrix(self.seed_size, height, seed)[max(top - 2, 0):bottom + 2] @ seed
+             @ _resize_matrix(self.seed_size, width, seed)[max(left - 2, 0):right + 2].T)
+        for margin, conv in ((1, conv1), (0, conv2)):  # the margin this conv's output keeps around the window
+            pad = (int(left - margin <= 0), int(right + margin >= width),
+                   int(top - margin <= 0), int(bottom + margin >= height))
+            x = F.conv2d(F.pad(x, pad), conv.weight, conv.bias)
+            if conv is conv1:
+                x = relu(norm(x))
+        return x
+
+
+def _resize_matrix(size_in: int, size_out: int, like: torch.Tensor) -> torch.Tensor:
+    """``[size_out, size_in]``: the 1D linear resize that :func:`_match` applies along each axis (bilinear is
+    separable): ``resized = A_rows @ x @ A_cols.T``."""
+    eye = torch.eye(size_in, dtype=like.dtype, device=like.device)[None]
+    if size_in == size_out:
+        return eye[0]
+    return F.interpolate(eye, size=size_out, mode="linear", align_corners=False)[0].T
+
 
 def _match(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if x.shape[-2:] == like.shape[-2:]:

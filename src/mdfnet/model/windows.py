@@ -1,0 +1,111 @@
+"""Windows of a feature map: the few rectangles that RoIAlign reads for a few boxes.
+
+Explanations re-read one film under many clinical rows, always scoring the same few proposals
+(:meth:`~mdfnet.model.MDFNet.score_proposals`). With the ``lite`` branch (two 3x3 convolutions on the
+whole map) and a pointwise 3D fusion, only the pixels that those proposals' RoIAlign reads matter: the
+branch, the fusion and the pooling run on those windows of the map and give the same pooled features,
+to float rounding, at a fraction of the cost (on a 64 x 64 map the branch is most of a re-read).
+
+A box's window holds every pixel its RoIAlign reads plus one pixel each side (torchvision's RoIAlign,
+``aligned=False``: samples lie in ``[x1 * scale, x1 * scale + max((x2 - x1) * scale, 1)]`` and each reads
+the pixel below and above it), so that pooling the window with the box shifted into it never meets the
+window's edge where the map has none. Windows that overlap are merged while the merged one costs less.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+from mdfnet.model.heads import pool_shared
+
+Window = tuple[int, int, int, int]  # top, bottom, left, right: rows [top, bottom) x columns [left, right)
+
+
+def box_windows(boxes: torch.Tensor, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """``[U, 4]`` windows (:data:`Window` layout) of the map pixels that RoIAlign at ``scale`` reads for each
+    box ``[U, 4]`` (xyxy, input pixels), plus one pixel each side, clipped to a map of ``size`` (h, w)."""
+    b = boxes.detach().cpu().double().numpy() * scale
+    start = b[:, :2]
+    end = start + np.maximum(b[:, 2:] - start, 1.0)   # RoIAlign reads boxes under 1 pixel as 1 pixel
+    low = np.maximum(np.floor(start) - 1, 0)
+    high = np.minimum(np.floor(end) + 3, np.array(size[::-1], dtype=float))  # floor(x) + 1 read, +1 margin
+    return np.stack([low[:, 1], high[:, 1], low[:, 0], high[:, 0]], axis=1).astype(np.int64)
+
+
+def merge_windows(windows: np.ndarray) -> list[tuple[Window, list[int]]]:
+    """Groups ``[U, 4]`` windows into fewer: ``[(window covering the group, member indices)]``.
+
+    Greedy: the two windows whose bounding window saves the most cost are merged, while one saves any;
+    a window's cost is its area with the convolutions' 1-pixel margin, ``(h + 2) * (w + 2)``.
+    """
+    groups = [(tuple(int(v) for v in w), [i]) for i, w in enumerate(windows)]
+    while len(groups) > 1:
+        w = np.array([g[0] for g in groups], dtype=np.int64)
+        cost = (w[:, 1] - w[:, 0] + 2) * (w[:, 3] - w[:, 2] + 2)
+        top, left = np.minimum(w[:, None, 0], w[None, :, 0]), np.minimum(w[:, None, 2], w[None, :, 2])
+        bottom, right = np.maximum(w[:, None, 1], w[None, :, 1]), np.maximum(w[:, None, 3], w[None, :, 3])
+        saving = cost[:, None] + cost[None, :] - (bottom - top + 2) * (right - left + 2)
+        np.fill_diagonal(saving, -1)
+        i, j = np.unravel_index(np.argmax(saving), saving.shape)
+        if saving[i, j] < 0:
+            break
+        merged = (int(top[i, j]), int(bottom[i, j]), int(left[i, j]), int(right[i, j]))
+        groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [(merged, groups[i][1] + groups[j][1])]
+    return groups
+
+
+def pool_windows(image_map: torch.Tensor, vector: torch.Tensor | None, fusion: nn.Module | None,
+                 branch: nn.Module | None, pool: nn.Module, boxes: torch.Tensor) -> torch.Tensor:
+    """RoIAlign of the same ``U`` boxes on ``R`` fused maps of one image, computed on windows only.
+
+    Args:
+        image_map: the image's map ``[1, C, h, w]`` (one level).
+        vector: the clinical vectors ``[R, D]`` (None without clinical data: then ``R`` = 1).
+        fusion: a pointwise 3D fusion (``op(image, clinical, vector)``), or None for the image map alone.
+        branch: a clinical branch with ``window`` (:meth:`~mdfnet.model.spatialise.LiteClinicalBranch.window`),
+            or None for a fusion that reads the vector only.
+        pool: the RoI heads' single-level pool, already run once (its ``scales`` set).
+        boxes: ``[U, 4]`` xyxy in the transformed image's pixels.
+
+    Returns:
+        ``[R * U, C, *pool.output_size]``, row-major (row ``r``'s ``U`` boxes in order): what ``pool`` gives on
+        the fused maps of the whole image for ``[boxes] * R``, to float rounding (without the clinical
+        vector that :class:`~mdfnet.model.heads.FusedRoIPool` appends).
+    """
+    rows = 1 if vector is None else len(vector)
+    size = tuple(image_map.shape[-2:])
+    scale = pool.scales[0]
+    out = image_map.new_empty(rows, len(boxes), image_map.shape[1], *pool.output_size)
+    for (top, bottom, left, right), members in merge_windows(box_windows(boxes, scale, size)):
+        crop = image_map[:, :, top:bottom, left:right].expand(rows, -1, -1, -1)
+        if fusion is not None:
+            clinical = branch.window(vector, size, (top, bottom), (left, right)) if branch is not None else None
+            crop = fusion(crop, clinical, vector)
+        shift = torch.tensor([left, top, left, top], dtype=boxes.dtype, device=boxes.device) / scale
+        out[:, members] = _pool(pool, crop, boxes[members] - shift).view(rows, len(members), *out.shape[2:])
+    return out.flatten(0, 1)
+
+
+def _pool(pool: nn.Module, maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``pool``'s RoIAlign of the same ``boxes`` on each of ``maps`` ``[R, C, h, w]``: ``[R * U, C, oh, ow]``."""
+    rows = len(maps)
+    pooled = pool_shared(pool, {pool.featmap_names[0]: maps}, [boxes] * rows, [(0, 0)] * rows)
+    if pooled is not None:
+        return pooled
+    index = torch.arange(rows, dtype=boxes.dtype, device=boxes.device).repeat_interleave(len(boxes))
+    rois = torch.cat([index[:, None], boxes.repeat(rows, 1)], dim=1)
+    return roi_align(maps, rois, pool.output_size, pool.scales[0], pool.sampling_ratio)
+
+
+def windows_apply(model: nn.Module, features: dict) -> bool:
+    """Whether :func:`pool_windows` can stand in for ``model``'s fusion and pooling of ``features``: one
+    map, a pointwise 3D fusion (or none), a clinical branch with ``window`` (or none), a single-level pool
+    already run, BatchNorm in eval mode."""
+    pool = model.roi_heads.box_roi_pool
+    return (not model.training and len(features) == 1 and list(getattr(pool, "featmap_names", ())) == list(features)
+            and getattr(pool, "scales", None) is not None
+            and (model.fusion is None or getattr(model.fusion, "pointwise", False))
+            and (model.clinical_branch is None or hasattr(model.clinical_branch, "window")))
