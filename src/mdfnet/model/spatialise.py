@@ -82,26 +82,44 @@ class LiteClinicalBranch(nn.Module):
 
     def window(self, vector: torch.Tensor, size: tuple[int, int], rows: tuple[int, int],
                cols: tuple[int, int]) -> torch.Tensor:
-        """The branch's map of size ``size`` on ``rows`` x ``cols`` only (``[start, stop)`` each): ``[N, C, h, w]``,
-        equal to ``forward``'s map ``[..., rows, cols]`` to float rounding, at the cost of that window.
+        """The branch's map of size ``size`` (h, w) on ``rows`` x ``cols`` only (``[start, stop)`` each):
+        ``[N, C, rows, cols]``, equal to ``forward``'s map ``[..., rows, cols]`` to float rounding, at the cost
+        of that window. Eval mode only (BatchNorm's running statistics are folded into the first convolution).
 
-        Each 3x3 convolution needs one more pixel each side: the resized seed is computed on the window plus
-        two pixels (a product with the rows and columns of the bilinear resize, never the whole map), and each
-        convolution pads with zeros only where its input meets the border of the map, as ``padding=1`` does.
-        BatchNorm must be in eval mode (its statistics do not depend on the window)."""
+        The first convolution of the resized seed is linear in the seed, as the bilinear resize is (one
+        matrix per axis), so it is computed from the seed itself on the window plus the 1-pixel margin the
+        second convolution reads; the resize is zero outside the map, as ``padding=1`` makes it. That margin
+        is then set to zero where it lies outside the map (the second convolution's ``padding=1``).
+        """
         conv1, norm, relu, conv2 = self.refine
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         height, width = size
         (top, bottom), (left, right) = rows, cols
-        x = (_resize_matrix(self.seed_size, height, seed)[max(top - 2, 0):bottom + 2] @ seed
-             @ _resize_matrix(self.seed_size, width, seed)[max(left - 2, 0):right + 2].T)
-        for margin, conv in ((1, conv1), (0, conv2)):  # the margin this conv's output keeps around the window
-            pad = (int(left - margin <= 0), int(right + margin >= width),
-                   int(top - margin <= 0), int(bottom + margin >= height))
-            x = F.conv2d(F.pad(x, pad), conv.weight, conv.bias)
-            if conv is conv1:
-                x = relu(norm(x))
-        return x
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # BatchNorm (eval) folded into conv1
+        shift = (conv1.bias - norm.running_mean) * scale + norm.bias
+        kernel = torch.einsum("ocyx,ncab->noyaxb", conv1.weight * scale[:, None, None, None], seed)
+        kernel = kernel.reshape(-1, 3 * self.seed_size, 3 * self.seed_size)  # [N * C, (dy, a), (dx, b)]
+        across = _shifted(_resize_matrix(self.seed_size, width, seed), left - 1, right + 1)
+        down = _shifted(_resize_matrix(self.seed_size, height, seed), top - 1, bottom + 1)
+        x = ((kernel @ across.T).transpose(1, 2) @ down.T).transpose(1, 2)  # [N * C, h + 2, w + 2]
+        x = relu(x.reshape(len(seed), self.channels, *x.shape[-2:]) + shift[:, None, None])
+        if top == 0:
+            x[:, :, 0] = 0
+        if bottom == height:
+            x[:, :, -1] = 0
+        if left == 0:
+            x[:, :, :, 0] = 0
+        if right == width:
+            x[:, :, :, -1] = 0
+        return F.conv2d(x, conv2.weight, conv2.bias)
+
+
+def _shifted(resize: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """``[stop - start, 3 * s]``: for each pixel ``start..stop - 1`` (which may lie 1 beyond the axis) of a
+    3-wide, ``padding=1`` convolution over the resized axis, the resize's rows it reads (offsets -1, 0, +1),
+    zero beyond the axis."""
+    padded = F.pad(resize, (0, 0, 2, 2))
+    return torch.cat([padded[start + 1 + k:stop + 1 + k] for k in range(3)], dim=1)
 
 
 def _resize_matrix(size_in: int, size_out: int, like: torch.Tensor) -> torch.Tensor:
