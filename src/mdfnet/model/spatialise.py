@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -80,38 +80,43 @@ class LiteClinicalBranch(nn.Module):
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         return OrderedDict((k, self.refine(_match(seed, m))) for k, m in image_maps.items())
 
-    def window(self, vector: torch.Tensor, size: tuple[int, int], rows: tuple[int, int],
-               cols: tuple[int, int]) -> torch.Tensor:
-        """The branch's map of size ``size`` (h, w) on ``rows`` x ``cols`` only (``[start, stop)`` each):
-        ``[N, C, rows, cols]``, equal to ``forward``'s map ``[..., rows, cols]`` to float rounding, at the cost
-        of that window. Eval mode only (BatchNorm's running statistics are folded into the first convolution).
+    def windows(self, vector: torch.Tensor, size: tuple[int, int],
+                windows: Sequence[tuple[int, int, int, int]]) -> list[torch.Tensor]:
+        """The branch's map of size ``size`` (h, w) on each window ``(top, bottom, left, right)`` only (rows
+        ``[top, bottom)``, columns ``[left, right)``): ``[N, C, bottom - top, right - left]`` each, equal to
+        ``forward``'s map there to float rounding, at the cost of the windows. Eval mode only (BatchNorm's
+        running statistics are folded into the first convolution).
 
         The first convolution of the resized seed is linear in the seed, as the bilinear resize is (one
-        matrix per axis), so it is computed from the seed itself on the window plus the 1-pixel margin the
+        matrix per axis), so it is computed from the seed itself on each window plus the 1-pixel margin the
         second convolution reads; the resize is zero outside the map, as ``padding=1`` makes it. That margin
         is then set to zero where it lies outside the map (the second convolution's ``padding=1``).
         """
         conv1, norm, relu, conv2 = self.refine
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         height, width = size
-        (top, bottom), (left, right) = rows, cols
         scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # BatchNorm (eval) folded into conv1
-        shift = (conv1.bias - norm.running_mean) * scale + norm.bias
+        shift = ((conv1.bias - norm.running_mean) * scale + norm.bias)[:, None, None]
         kernel = torch.einsum("ocyx,ncab->noyaxb", conv1.weight * scale[:, None, None, None], seed)
         kernel = kernel.reshape(-1, 3 * self.seed_size, 3 * self.seed_size)  # [N * C, (dy, a), (dx, b)]
-        across = _shifted(_resize_matrix(self.seed_size, width, seed), left - 1, right + 1)
-        down = _shifted(_resize_matrix(self.seed_size, height, seed), top - 1, bottom + 1)
-        x = ((kernel @ across.T).transpose(1, 2) @ down.T).transpose(1, 2)  # [N * C, h + 2, w + 2]
-        x = relu(x.reshape(len(seed), self.channels, *x.shape[-2:]) + shift[:, None, None])
-        if top == 0:
-            x[:, :, 0] = 0
-        if bottom == height:
-            x[:, :, -1] = 0
-        if left == 0:
-            x[:, :, :, 0] = 0
-        if right == width:
-            x[:, :, :, -1] = 0
-        return F.conv2d(x, conv2.weight, conv2.bias)
+        resize_down = _resize_matrix(self.seed_size, height, seed)
+        resize_across = _resize_matrix(self.seed_size, width, seed)
+        maps = []
+        for top, bottom, left, right in windows:
+            down = _shifted(resize_down, top - 1, bottom + 1)         # [h + 2, 3 * seed]
+            across = _shifted(resize_across, left - 1, right + 1)     # [w + 2, 3 * seed]
+            x = (down @ (kernel @ across.T)).view(len(seed), self.channels, len(down), len(across))
+            x = relu(x + shift)
+            if top == 0:
+                x[:, :, 0] = 0
+            if bottom == height:
+                x[:, :, -1] = 0
+            if left == 0:
+                x[:, :, :, 0] = 0
+            if right == width:
+                x[:, :, :, -1] = 0
+            maps.append(F.conv2d(x, conv2.weight, conv2.bias))
+        return maps
 
 
 def _shifted(resize: torch.Tensor, start: int, stop: int) -> torch.Tensor:

@@ -66,7 +66,7 @@ def pool_windows(image_map: torch.Tensor, vector: torch.Tensor | None, fusion: n
         image_map: the image's map ``[1, C, h, w]`` (one level).
         vector: the clinical vectors ``[R, D]`` (None without clinical data: then ``R`` = 1).
         fusion: a pointwise 3D fusion (``op(image, clinical, vector)``), or None for the image map alone.
-        branch: a clinical branch with ``window`` (:meth:`~mdfnet.model.spatialise.LiteClinicalBranch.window`),
+        branch: a clinical branch with ``windows`` (:meth:`~mdfnet.model.spatialise.LiteClinicalBranch.windows`),
             or None for a fusion that reads the vector only.
         pool: the RoI heads' single-level pool, already run once (its ``scales`` set).
         boxes: ``[U, 4]`` xyxy in the transformed image's pixels.
@@ -79,15 +79,22 @@ def pool_windows(image_map: torch.Tensor, vector: torch.Tensor | None, fusion: n
     rows = 1 if vector is None else len(vector)
     size = tuple(image_map.shape[-2:])
     scale = pool.scales[0]
-    out = image_map.new_empty(rows, len(boxes), image_map.shape[1], *pool.output_size)
-    for (top, bottom, left, right), members in merge_windows(box_windows(boxes, scale, size)):
+    groups = merge_windows(box_windows(boxes, scale, size))
+    clinical = [None] * len(groups)
+    if fusion is not None and branch is not None:
+        clinical = branch.windows(vector, size, [window for window, _ in groups])
+    parts, order = [], []
+    for ((top, bottom, left, right), members), clinical_map in zip(groups, clinical):
         crop = image_map[:, :, top:bottom, left:right].expand(rows, -1, -1, -1)
         if fusion is not None:
-            clinical = branch.window(vector, size, (top, bottom), (left, right)) if branch is not None else None
-            crop = fusion(crop, clinical, vector)
+            crop = fusion(crop, clinical_map, vector)
         shift = torch.tensor([left, top, left, top], dtype=boxes.dtype, device=boxes.device) / scale
-        out[:, members] = pool_separable(pool, crop, boxes[members] - shift)
-    return out.flatten(0, 1)
+        parts.append(pool_separable(pool, crop, boxes[members] - shift))
+        order += members
+    pooled = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]    # [R, U, C, oh, ow], boxes by window
+    if order != sorted(order):
+        pooled = pooled.index_select(1, torch.tensor(np.argsort(order), device=pooled.device))
+    return pooled.flatten(0, 1)
 
 
 def pool_separable(pool: nn.Module, maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -121,10 +128,10 @@ def _axis_weights(pool: nn.Module, spans: torch.Tensor, length: int, bins: int) 
 
 def windows_apply(model: nn.Module, features: dict) -> bool:
     """Whether :func:`pool_windows` can stand in for ``model``'s fusion and pooling of ``features``: one
-    map, a pointwise 3D fusion (or none), a clinical branch with ``window`` (or none), a single-level pool
+    map, a pointwise 3D fusion (or none), a clinical branch with ``windows`` (or none), a single-level pool
     already run, BatchNorm in eval mode."""
     pool = model.roi_heads.box_roi_pool
     return (not model.training and len(features) == 1 and list(getattr(pool, "featmap_names", ())) == list(features)
             and getattr(pool, "scales", None) is not None
             and (model.fusion is None or getattr(model.fusion, "pointwise", False))
-            and (model.clinical_branch is None or hasattr(model.clinical_branch, "window")))
+            and (model.clinical_branch is None or hasattr(model.clinical_branch, "windows")))
