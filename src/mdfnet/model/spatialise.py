@@ -92,6 +92,8 @@ class LiteClinicalBranch(nn.Module):
         second convolution reads; the resize is zero outside the map, as ``padding=1`` makes it. That margin
         is then set to zero where it lies outside the map (the second convolution's ``padding=1``).
         """
+        if self.training:
+            raise RuntimeError("LiteClinicalBranch.windows folds BatchNorm's running statistics: call eval() first")
         conv1, norm, relu, conv2 = self.refine
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         height, width = size

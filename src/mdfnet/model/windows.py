@@ -8,9 +8,10 @@ to float rounding, at a fraction of the cost (on a 64 x 64 map the branch is mos
 
 A box's window holds every pixel its RoIAlign reads (torchvision's RoIAlign, ``aligned=False``: samples
 lie in ``[x1 * scale, x1 * scale + max((x2 - x1) * scale, 1)]`` and each reads the pixels at ``floor(x)``
-and ``floor(x) + 1``) and one more after them, so that RoIAlign of the window, the box shifted into it,
-never clamps a sample at the window's far edge where the map goes on. Windows are merged while the
-merged one costs less than the two.
+and ``floor(x) + 1``), so RoIAlign of the window, the box shifted into it, reads the same pixels with the
+same weights: a window that stops inside the map ends at its last sample's ``floor(x) + 1``, which
+RoIAlign clamps only at the map's own last pixel, and one that reaches the map's border has the map's.
+Windows are merged while the merged one costs less than the two.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 from torchvision.ops import roi_align
-
 
 Window = tuple[int, int, int, int]  # top, bottom, left, right: rows [top, bottom) x columns [left, right)
 ROUNDING = 1e-3  # map pixels: float32 sample positions differ from exact ones by far less
@@ -37,7 +37,7 @@ def box_windows(boxes: torch.Tensor, scale: float, size: tuple[int, int]) -> np.
 
 
 def merge_windows(windows: np.ndarray) -> list[tuple[Window, list[int]]]:
-    """Groups ``[U, 4]`` windows into fewer: ``[(window covering the group, member indices)]``.
+    """Groups ``[U, 4]`` windows into fewer: ``[(window covering the group, member indices)]``, by first member.
 
     Greedy: the two windows whose bounding window saves the most cost are merged, while one saves any;
     a window's cost is its area with the convolutions' 1-pixel margin, ``(h + 2) * (w + 2)``.
@@ -54,8 +54,8 @@ def merge_windows(windows: np.ndarray) -> list[tuple[Window, list[int]]]:
         if saving[i, j] < 0:
             break
         merged = (int(top[i, j]), int(bottom[i, j]), int(left[i, j]), int(right[i, j]))
-        groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [(merged, groups[i][1] + groups[j][1])]
-    return groups
+        groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [(merged, sorted(groups[i][1] + groups[j][1]))]
+    return sorted(groups, key=lambda g: g[1][0])
 
 
 def pool_windows(image_map: torch.Tensor, vector: torch.Tensor | None, fusion: nn.Module | None,
@@ -77,6 +77,8 @@ def pool_windows(image_map: torch.Tensor, vector: torch.Tensor | None, fusion: n
         vector that :class:`~mdfnet.model.heads.FusedRoIPool` appends).
     """
     rows = 1 if vector is None else len(vector)
+    if len(boxes) == 0:
+        return image_map.new_zeros(0, image_map.shape[1], *pool.output_size)
     size = tuple(image_map.shape[-2:])
     scale = pool.scales[0]
     groups = merge_windows(box_windows(boxes, scale, size))
