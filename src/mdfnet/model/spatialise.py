@@ -99,15 +99,17 @@ class LiteClinicalBranch(nn.Module):
         height, width = size
         scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # BatchNorm (eval) folded into conv1
         shift = ((conv1.bias - norm.running_mean) * scale + norm.bias)[:, None, None]
-        kernel = torch.einsum("ocyx,ncab->noyaxb", conv1.weight * scale[:, None, None, None], seed)
-        kernel = kernel.reshape(-1, 3 * self.seed_size, 3 * self.seed_size)  # [N * C, (dy, a), (dx, b)]
+        n, c, s = len(seed), self.channels, self.seed_size
+        weight = (conv1.weight * scale[:, None, None, None]).permute(0, 2, 3, 1).reshape(-1, c)  # [C*3*3, C]
+        kernel = (weight @ seed.transpose(0, 1).reshape(c, -1)).view(c, 3, 3, n, s, s)  # one product for all rows
+        kernel = kernel.permute(3, 0, 1, 4, 2, 5).reshape(n * c, 3 * s, 3 * s)  # [N * C, (dy, a), (dx, b)]
         resize_down = _resize_matrix(self.seed_size, height, seed)
         resize_across = _resize_matrix(self.seed_size, width, seed)
         maps = []
         for top, bottom, left, right in windows:
             down = _shifted(resize_down, top - 1, bottom + 1)         # [h + 2, 3 * seed]
             across = _shifted(resize_across, left - 1, right + 1)     # [w + 2, 3 * seed]
-            x = (down @ (kernel @ across.T)).view(len(seed), self.channels, len(down), len(across))
+            x = (down @ (kernel @ across.T)).view(n, c, len(down), len(across))
             x = relu(x + shift)
             if top == 0:
                 x[:, :, 0] = 0
