@@ -148,9 +148,9 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     index = index.reshape(valid.shape)
     subset = proposals[torch.from_numpy(union).to(proposals.device)]
 
-    rows = row.cpu().repeat(len(todo), 1)
-    for i, r in enumerate(todo):
-        rows[i, CLINICAL_FEATURES.index(r.feature)] = r.value
+    rows = np.tile(row.cpu().numpy(), (len(todo), 1))
+    rows[np.arange(len(todo)), [CLINICAL_FEATURES.index(r.feature) for r in todo]] = [r.value for r in todo]
+    rows = torch.from_numpy(rows)
     chunk = chunk or default_chunk(model)
     rereads: list[dict] = []
     for start in range(0, len(todo), chunk):

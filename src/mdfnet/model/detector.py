@@ -139,9 +139,10 @@ class MDFNet(GeneralizedRCNN):
         pooled = pool_windows(image_map[image:image + 1], vector, self.fusion, self.clinical_branch, pool, proposals)
         if self.fuse_1d:
             pooled = with_clinical(pool, pooled, vector, len(proposals))
-        sizes = [encoded.batch.image_sizes[image]] * rows
-        found = scorer.score(pooled, [proposals] * rows, sizes)
-        return self.transform.postprocess(found, sizes, [encoded.original_sizes[image]] * rows)
+        size = [encoded.batch.image_sizes[image]]  # every row reads the same film: decode and rescale them as one
+        found = scorer.score(pooled, [proposals.repeat(rows, 1)], size)
+        found = self.transform.postprocess(found, size, [encoded.original_sizes[image]])[0]
+        return [dict(zip(found, parts)) for parts in zip(*(v.chunk(rows) for v in found.values()))]
 
     def _heads(self, batch: ImageList, features: OrderedDict, clinical: torch.Tensor | None,
                original_sizes: list, targets=None, roi_heads: nn.Module | None = None,
