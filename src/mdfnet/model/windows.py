@@ -112,10 +112,9 @@ def pool_separable(pool: nn.Module, maps: torch.Tensor, boxes: torch.Tensor) -> 
     oh, ow = pool.output_size
     down = _axis_weights(pool, boxes[:, [1, 3]], height, oh)     # [U, oh, h]
     across = _axis_weights(pool, boxes[:, [0, 2]], width, ow)    # [U, ow, w]
-    x = maps.reshape(-1, width) @ across.reshape(-1, width).T   # [R * C * h, U * ow]
-    x = x.view(rows * channels, height, len(boxes), ow).permute(2, 1, 0, 3).reshape(len(boxes), height, -1)
-    x = (down @ x).view(len(boxes), oh, rows, channels, ow)     # [U, oh, R * C * ow]
-    return x.permute(2, 0, 3, 1, 4)
+    x = across.reshape(-1, width) @ maps.reshape(-1, width).T         # [U * ow, R * C * h]
+    x = down @ x.view(len(boxes), -1, height).transpose(1, 2)         # [U, oh, ow * R * C]
+    return x.view(len(boxes), oh, ow, rows, channels).permute(3, 0, 4, 1, 2)
 
 
 def _axis_weights(pool: nn.Module, spans: torch.Tensor, length: int, bins: int) -> torch.Tensor:
