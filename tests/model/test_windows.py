@@ -80,7 +80,8 @@ def test_lite_branch_on_windows_equals_its_whole_map(size):
     for window, got in zip(windows, branch.windows(vector, size, windows)):
         top, bottom, left, right = window
         assert got.shape == (3, 5, bottom - top, right - left)
-        torch.testing.assert_close(got, whole[..., top:bottom, left:right], rtol=1e-5, atol=1e-4 * whole.abs().max().item())
+        scale = whole.abs().max().item()  # values of order 100 with unit weights: float noise scales with them
+        torch.testing.assert_close(got, whole[..., top:bottom, left:right], rtol=1e-5, atol=1e-6 * scale)
     with pytest.raises(RuntimeError, match="call eval"):
         branch.train().windows(vector, size, windows)
 
@@ -152,9 +153,10 @@ def test_explanations_on_windows_equal_the_whole_maps(size, fusion, monkeypatch)
     whole_detections, whole_effects = explain_image(model, image, ROW, medians)
     torch.testing.assert_close(detections["scores"], whole_detections["scores"], rtol=0, atol=0)
     assert len(effects) == len(detections["scores"]) > 0
-    got = [(k, ref, f, v["score"], v["effect"]) for k, e in enumerate(effects) for ref, by in e.items() for f, v in by.items()]
-    expected = [(k, ref, f, v["score"], v["effect"])
-                for k, e in enumerate(whole_effects) for ref, by in e.items() for f, v in by.items()]
+    def flat(explanations):
+        return [(k, ref, f, v["score"], v["effect"])
+                for k, e in enumerate(explanations) for ref, by in e.items() for f, v in by.items()]
+    got, expected = flat(effects), flat(whole_effects)
     assert [g[:3] for g in got] == [e[:3] for e in expected] and len(got) == len(detections["scores"]) * 19
     assert any(abs(e[4]) >= 1e-3 for e in expected)  # some value moves some finding
     # reported to 4 decimals: a score within float noise of a rounding boundary may round the other way
