@@ -64,9 +64,8 @@ def replacements(row: torch.Tensor, used: Sequence[str], medians: torch.Tensor |
     entered = [f for f in CLINICAL_FEATURES if f in used and not math.isnan(values[f])]
     out = [Replacement("missing", f, math.nan) for f in entered]
     if medians is not None:
-        for f in entered:
-            if f in NUMERIC_FEATURES and not math.isnan(float(medians[NUMERIC_FEATURES.index(f)])):
-                out.append(Replacement("median", f, float(medians[NUMERIC_FEATURES.index(f)])))
+        median = dict(zip(NUMERIC_FEATURES, medians.tolist()))
+        out += [Replacement("median", f, median[f]) for f in entered if f in median and not math.isnan(median[f])]
     return out
 
 
