@@ -19,7 +19,9 @@ Inference in two steps, for callers that vary the clinical values of one image (
 ``encode_images(images)`` runs the transform and the image backbone once; ``detect(encoded, clinical,
 image_index)`` runs everything that depends on the clinical values (encoder, spatialiser, fusion, RPN,
 RoI heads) for ``R`` clinical rows at once, row ``r`` read against image ``image_index[r]``; given
-``proposals`` it skips the RPN and has the RoI heads score those boxes.
+``proposals`` it skips the RPN and has the RoI heads score those boxes. ``score_proposals(encoded, clinical,
+image, proposals)`` scores the same few boxes under many rows (explanations), on the windows of the map
+they read where it can (:mod:`mdfnet.model.windows`).
 ``model(images, clinical)`` in eval mode is exactly ``detect(encode_images(images), clinical)``.
 """
 
