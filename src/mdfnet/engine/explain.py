@@ -22,7 +22,9 @@ The **effect** of a value is ``score as entered - score with the value replaced`
 raised the finding's score, below 0 it lowered it.
 
 Cost: the image backbone and the RPN run once per image; per replaced value only the clinical encoder,
-the spatialiser, the fusion and the RoI heads run, on the candidates only, ``chunk`` values per batch.
+the spatialiser, the fusion and the RoI heads run, on the candidates only, ``chunk`` values per batch
+(:meth:`~mdfnet.model.MDFNet.score_proposals`: with the ``lite`` branch, only on the windows of the map
+that the candidates read).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 from torch import nn
 
 from mdfnet.metrics.overlap import iobb, iobb_pairs
-from mdfnet.model.heads import EveryBox, every_box, recording_heads
+from mdfnet.model.heads import every_box, recording_heads
 from mdfnet.schema import CLINICAL_FEATURES, NUMERIC_FEATURES
 
 REFERENCES = ("missing", "median")
@@ -62,9 +64,8 @@ def replacements(row: torch.Tensor, used: Sequence[str], medians: torch.Tensor |
     entered = [f for f in CLINICAL_FEATURES if f in used and not math.isnan(values[f])]
     out = [Replacement("missing", f, math.nan) for f in entered]
     if medians is not None:
-        for f in entered:
-            if f in NUMERIC_FEATURES and not math.isnan(float(medians[NUMERIC_FEATURES.index(f)])):
-                out.append(Replacement("median", f, float(medians[NUMERIC_FEATURES.index(f)])))
+        median = dict(zip(NUMERIC_FEATURES, medians.tolist()))
+        out += [Replacement("median", f, median[f]) for f in entered if f in median and not math.isnan(median[f])]
     return out
 
 
@@ -140,22 +141,20 @@ def explain_detections(model: nn.Module, encoded, row: torch.Tensor, detections:
     if n == 0 or not todo:
         return [{} for _ in range(n)]
     device = encoded.batch.tensors.device
-    scorer = EveryBox(model.roi_heads)
     classes = len(every["scores"]) // max(1, len(proposals))
     index, valid = candidates(every, detections["boxes"], detections["labels"], classes)
     union, index = np.unique(np.where(valid, index, index[:, :1]), return_inverse=True)  # renumber in U
     index = index.reshape(valid.shape)
     subset = proposals[torch.from_numpy(union).to(proposals.device)]
 
-    rows = row.cpu().repeat(len(todo), 1)
-    for i, r in enumerate(todo):
-        rows[i, CLINICAL_FEATURES.index(r.feature)] = r.value
+    rows = np.tile(row.cpu().numpy(), (len(todo), 1))
+    rows[np.arange(len(todo)), [CLINICAL_FEATURES.index(r.feature) for r in todo]] = [r.value for r in todo]
+    rows = torch.from_numpy(rows)
     chunk = chunk or default_chunk(model)
     rereads: list[dict] = []
     for start in range(0, len(todo), chunk):
         part = rows[start:start + chunk].to(device)
-        rereads += model.detect(encoded, part, torch.full((len(part),), image), proposals=[subset] * len(part),
-                                roi_heads=scorer)
+        rereads += model.score_proposals(encoded, part, image, subset)
     reread_boxes = torch.stack([r["boxes"] for r in rereads]).view(len(todo), len(union), classes, 4)
     reread_scores = torch.stack([r["scores"] for r in rereads]).view(len(todo), len(union), classes)
     found = counterpart_scores(detections["boxes"], detections["labels"], reread_boxes, reread_scores, index, valid)

@@ -19,7 +19,9 @@ Inference in two steps, for callers that vary the clinical values of one image (
 ``encode_images(images)`` runs the transform and the image backbone once; ``detect(encoded, clinical,
 image_index)`` runs everything that depends on the clinical values (encoder, spatialiser, fusion, RPN,
 RoI heads) for ``R`` clinical rows at once, row ``r`` read against image ``image_index[r]``; given
-``proposals`` it skips the RPN and has the RoI heads score those boxes.
+``proposals`` it skips the RPN and has the RoI heads score those boxes. ``score_proposals(encoded, clinical,
+image, proposals)`` scores the same few boxes under many rows (explanations), on the windows of the map
+they read where it can (:mod:`mdfnet.model.windows`).
 ``model(images, clinical)`` in eval mode is exactly ``detect(encode_images(images), clinical)``.
 """
 
@@ -34,7 +36,8 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.image_list import ImageList
 
 from mdfnet.errors import InputError
-from mdfnet.model.heads import CLINICAL_KEY
+from mdfnet.model.heads import CLINICAL_KEY, EveryBox, with_clinical
+from mdfnet.model.windows import pool_windows, windows_apply
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
 
 
@@ -113,6 +116,35 @@ class MDFNet(GeneralizedRCNN):
         sizes = [encoded.original_sizes[i] for i in index.tolist()]
         detections, used = self._heads(batch, features, clinical, sizes, None, roi_heads, proposals)
         return (detections, used) if with_proposals else detections
+
+    @torch.no_grad()
+    def score_proposals(self, encoded: EncodedImages, clinical: torch.Tensor | None, image: int,
+                        proposals: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Eval mode: every class's box and score for the same ``proposals`` ``[P, 4]`` (xyxy, transformed
+        image's pixels) of encoded image ``image``, under each of ``R`` clinical rows ``[R, 10]``.
+
+        Returns what ``detect(encoded, clinical, [image] * R, proposals=[proposals] * R,
+        roi_heads=EveryBox(self.roi_heads))`` returns (:func:`~mdfnet.model.heads.every_box` layout, the
+        input image's pixels), to float rounding. With one map, a pointwise 3D fusion and the ``lite`` branch
+        (or none), the branch, the fusion and RoIAlign run only on the windows of the map that the proposals
+        read (:mod:`mdfnet.model.windows`): explanations re-read a film this way, 19 rows at a time.
+        """
+        rows = 1 if clinical is None else len(clinical)
+        scorer = EveryBox(self.roi_heads)
+        if not windows_apply(self, encoded.features):
+            return self.detect(encoded, clinical, torch.full((rows,), image), proposals=[proposals] * rows,
+                               roi_heads=scorer)
+        clinical = _check_clinical(self, rows, clinical, encoded.batch.tensors.device)
+        vector = self.clinical_encoder(clinical) if self.uses_clinical else None
+        (image_map,) = encoded.features.values()
+        pool = self.roi_heads.box_roi_pool
+        pooled = pool_windows(image_map[image:image + 1], vector, self.fusion, self.clinical_branch, pool, proposals)
+        if self.fuse_1d:
+            pooled = with_clinical(pool, pooled, vector, len(proposals))
+        size = [encoded.batch.image_sizes[image]]  # every row reads the same film: decode and rescale them as one
+        found = scorer.score(pooled, [proposals.repeat(rows, 1)], size)
+        found = self.transform.postprocess(found, size, [encoded.original_sizes[image]])[0]
+        return [dict(zip(found, parts)) for parts in zip(*(v.chunk(rows) for v in found.values()))]
 
     def _heads(self, batch: ImageList, features: OrderedDict, clinical: torch.Tensor | None,
                original_sizes: list, targets=None, roi_heads: nn.Module | None = None,

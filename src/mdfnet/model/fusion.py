@@ -4,7 +4,9 @@ Each operator is built as ``FUSIONS[name](channels, clinical_dim)`` and called a
 ``op(image_map, clinical_map, clinical_vector)``; none changes the map's size (the authors'
 concatenation variant used stride-2 convolutions and shrank it: a bug we do not repeat).
 ``uses_clinical_map = False`` marks an operator that needs only the vector, so no spatialiser is built;
-``identity`` is the clinical map that leaves the image map as it is (our lite branch starts there).
+``identity`` is the clinical map that leaves the image map as it is (our lite branch starts there);
+``pointwise = True`` one whose output at a pixel reads only that pixel of its inputs (so it may run on a
+window of the maps: :mod:`mdfnet.model.windows`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class SumFusion(nn.Module):
     kind = "paper"
     uses_clinical_map = True
     identity = 0.0
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()
@@ -42,6 +45,7 @@ class ConcatConvFusion(nn.Module):
     kind = "paper"
     uses_clinical_map = True
     identity = 0.0  # a zero half of the input: the mix reads the image map alone
+    pointwise = False
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()
@@ -53,6 +57,8 @@ class ConcatConvFusion(nn.Module):
 
 class ConcatLinearFusion(ConcatConvFusion):
     """Concatenate along channels, then a linear map ``2C -> C`` at every location (a 1x1 conv)."""
+
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         nn.Module.__init__(self)
@@ -67,6 +73,7 @@ class FiLMFusion(nn.Module):
 
     kind = "ours"
     uses_clinical_map = False
+    pointwise = True
 
     def __init__(self, channels: int, clinical_dim: int) -> None:
         super().__init__()

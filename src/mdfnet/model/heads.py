@@ -90,12 +90,17 @@ class EveryBox(nn.Module):
         self.heads = roi_heads
 
     def forward(self, features, proposals: list[torch.Tensor], image_shapes: list[tuple[int, int]], targets=None):
-        heads = self.heads
-        pooled = pool_shared(heads.box_roi_pool, features, proposals, image_shapes)
+        pooled = pool_shared(self.heads.box_roi_pool, features, proposals, image_shapes)
         if pooled is None:
-            pooled = heads.box_roi_pool(features, proposals, image_shapes)
+            pooled = self.heads.box_roi_pool(features, proposals, image_shapes)
+        return self.score(pooled, proposals, image_shapes), {}
+
+    def score(self, pooled: torch.Tensor, proposals: list[torch.Tensor],
+              image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        """The box head and predictor on RoIs already pooled (as the heads' pool returns them) -> :func:`every_box`."""
+        heads = self.heads
         logits, deltas = heads.box_predictor(heads.box_head(pooled))
-        return every_box(heads.box_coder, logits, deltas, proposals, image_shapes), {}
+        return every_box(heads.box_coder, logits, deltas, proposals, image_shapes)
 
 
 def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
@@ -126,10 +131,17 @@ def pool_shared(pool: nn.Module, features, proposals: list[torch.Tensor],
     pooled = flat @ weights.transpose(0, 1).reshape(-1, len(boxes) * bins)  # [R, C, U * bins]
     pooled = pooled.view(rows, channels, len(boxes), bins).transpose(1, 2)
     pooled = pooled.reshape(rows * len(boxes), channels, *pool.output_size)
-    if CLINICAL_KEY in features and isinstance(pool, FusedRoIPool):
-        vector = features[CLINICAL_KEY].repeat_interleave(len(boxes), dim=0)
-        return torch.cat([pooled.flatten(start_dim=1), vector.to(pooled.dtype)], dim=1)
+    if CLINICAL_KEY in features:
+        return with_clinical(pool, pooled, features[CLINICAL_KEY], len(boxes))
     return pooled
+
+
+def with_clinical(pool: nn.Module, pooled: torch.Tensor, vector: torch.Tensor, per_row: int) -> torch.Tensor:
+    """What ``pool`` returns for RoIs pooled as ``[R * per_row, C, h, w]`` (row-major): with a
+    :class:`FusedRoIPool`, flattened and each row's clinical vector ``[R, D]`` appended; else as is."""
+    if not isinstance(pool, FusedRoIPool):
+        return pooled
+    return torch.cat([pooled.flatten(start_dim=1), vector.repeat_interleave(per_row, dim=0).to(pooled.dtype)], dim=1)
 
 
 def every_box(box_coder, logits: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -88,6 +88,65 @@ class LiteClinicalBranch(nn.Module):
     def forward(self, vector: torch.Tensor, image_maps: Maps, input_size: tuple[int, int]) -> Maps:
         seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
         return OrderedDict((k, self.refine(_match(seed, m))) for k, m in image_maps.items())
+
+    def windows(self, vector: torch.Tensor, size: tuple[int, int],
+                windows: Sequence[tuple[int, int, int, int]]) -> list[torch.Tensor]:
+        """The branch's map of size ``size`` (h, w) on each window ``(top, bottom, left, right)`` only (rows
+        ``[top, bottom)``, columns ``[left, right)``): ``[N, C, bottom - top, right - left]`` each, equal to
+        ``forward``'s map there to float rounding, at the cost of the windows. Eval mode only (BatchNorm's
+        running statistics are folded into the first convolution).
+
+        The first convolution of the resized seed is linear in the seed, as the bilinear resize is (one
+        matrix per axis), so it is computed from the seed itself on each window plus the 1-pixel margin the
+        second convolution reads; the resize is zero outside the map, as ``padding=1`` makes it. That margin
+        is then set to zero where it lies outside the map (the second convolution's ``padding=1``).
+        """
+        if self.training:
+            raise RuntimeError("LiteClinicalBranch.windows folds BatchNorm's running statistics: call eval() first")
+        conv1, norm, relu, conv2 = self.refine
+        seed = self.project(vector).view(-1, self.channels, self.seed_size, self.seed_size)
+        height, width = size
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)  # BatchNorm (eval) folded into conv1
+        shift = ((conv1.bias - norm.running_mean) * scale + norm.bias)[:, None, None]
+        n, c, s = len(seed), self.channels, self.seed_size
+        weight = (conv1.weight * scale[:, None, None, None]).permute(0, 2, 3, 1).reshape(-1, c)  # [C*3*3, C]
+        kernel = (weight @ seed.transpose(0, 1).reshape(c, -1)).view(c, 3, 3, n, s, s)  # one product for all rows
+        kernel = kernel.permute(3, 0, 1, 4, 2, 5).reshape(n * c, 3 * s, 3 * s)  # [N * C, (dy, a), (dx, b)]
+        resize_down = _resize_matrix(self.seed_size, height, seed)
+        resize_across = _resize_matrix(self.seed_size, width, seed)
+        maps = []
+        for top, bottom, left, right in windows:
+            down = _shifted(resize_down, top - 1, bottom + 1)         # [h + 2, 3 * seed]
+            across = _shifted(resize_across, left - 1, right + 1)     # [w + 2, 3 * seed]
+            x = (down @ (kernel @ across.T)).view(n, c, len(down), len(across))
+            x = relu(x + shift)
+            if top == 0:
+                x[:, :, 0] = 0
+            if bottom == height:
+                x[:, :, -1] = 0
+            if left == 0:
+                x[:, :, :, 0] = 0
+            if right == width:
+                x[:, :, :, -1] = 0
+            maps.append(F.conv2d(x, conv2.weight, conv2.bias))
+        return maps
+
+
+def _shifted(resize: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """``[stop - start, 3 * s]``: for each pixel ``start..stop - 1`` (which may lie 1 beyond the axis) of a
+    3-wide, ``padding=1`` convolution over the resized axis, the resize's rows it reads (offsets -1, 0, +1),
+    zero beyond the axis."""
+    padded = F.pad(resize, (0, 0, 2, 2))
+    return torch.cat([padded[start + 1 + k:stop + 1 + k] for k in range(3)], dim=1)
+
+
+def _resize_matrix(size_in: int, size_out: int, like: torch.Tensor) -> torch.Tensor:
+    """``[size_out, size_in]``: the 1D linear resize that :func:`_match` applies along each axis (bilinear is
+    separable): ``resized = A_rows @ x @ A_cols.T``."""
+    eye = torch.eye(size_in, dtype=like.dtype, device=like.device)[None]
+    if size_in == size_out:
+        return eye[0]
+    return F.interpolate(eye, size=size_out, mode="linear", align_corners=False)[0].T
 
 
 def _match(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
