@@ -8,18 +8,13 @@ import torch
 import mdfnet
 from mdfnet.errors import InputError
 from mdfnet.model import FUSIONS, VARIANTS
+from tiny_batch import tiny_batch
 
 S = 64  # tiny images keep each forward well under a second
 
 
 def _batch(n=2, size=S):
-    g = torch.Generator().manual_seed(0)
-    images = torch.rand(n, 3, size, size, generator=g)
-    clinical = torch.tensor([[70.0, 101.2, 110, 26, 91, 150, 85, 4, 2, 1],
-                             [45.0, 98.1, 80, 16, 98, 120, 75, float("nan"), 3, 0]])[:n]
-    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 50.0]]), "labels": torch.tensor([4])},
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}][:n]  # a normal CXR
-    return images, clinical, targets
+    return tiny_batch(n, size, label=4)
 
 
 def assert_initial_loss(losses):

@@ -12,6 +12,7 @@ from mdfnet.errors import InputError
 from mdfnet.model import DETECTORS, FUSIONS, VARIANTS, fit_statistics
 from mdfnet.model.heads import FUSIONS_1D
 from mdfnet.model.onestage import HEAD_FUSIONS_1D, FiLM2d, FusedBackbone, ReadsClinical, TiledVector
+from tiny_batch import tiny_batch
 
 S = 64
 ONE_STAGE = ("retinanet", "fcos")
@@ -23,13 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _batch(n=2, size=S):
-    g = torch.Generator().manual_seed(0)
-    images = torch.rand(n, 3, size, size, generator=g)
-    clinical = torch.tensor([[70.0, 101.2, 110, 26, 91, 150, 85, 4, 2, 1],
-                             [45.0, 98.1, 80, 16, 98, 120, 75, float("nan"), 3, 0]])[:n]
-    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 50.0]]), "labels": torch.tensor([5])},
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}][:n]  # a normal CXR
-    return images, clinical, targets
+    return tiny_batch(n, size, label=5)
 
 
 def _build(detector, variant="mdf", **overrides):
