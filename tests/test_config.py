@@ -42,6 +42,11 @@ model.pretrained_backbone  3            expected null or 'imagenet', 'none' or a
 data.cohort                5            expected null or a folder written by `mdfnet prepare`
 data.masks                 circle       expected null or one of box, ellipse
 data.hflip_p               2            expected a number in [0, 1]
+data.scale_jitter          0.5          expected a number in [0, 0.5)
+data.shift_jitter          -0.1         expected a number in [0, 0.5)
+data.intensity_jitter      1            expected a number in [0, 1)
+data.clinical_noise        -1           expected a number >= 0
+data.clinical_dropout      1            expected a number in [0, 1)
 data.num_workers           -1           expected a whole number >= 0
 train.epochs               0            expected a whole number >= 1
 train.batch_size           0            expected a whole number >= 1

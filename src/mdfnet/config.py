@@ -68,6 +68,12 @@ class DataConfig:
     cohort: str | None = None             # folder written by `mdfnet prepare`
     masks: str | None = None              # None | box | ellipse (needs model.mask_head)
     hflip_p: float = 0.5                  # the authors' only augmentation
+    # ours, off by default (mdfnet.data.augment): zoom U(1 +- s), shift U(+-t) of the side, gamma and contrast
+    scale_jitter: float = 0.0
+    shift_jitter: float = 0.0
+    intensity_jitter: float = 0.0
+    clinical_noise: float = 0.0           # Gaussian noise on each numeric value, in train-split sd units
+    clinical_dropout: float = 0.0         # probability that a value goes missing
     num_workers: int = 0                  # DataLoader workers (0 = in-process; 2 cores here)
 
 
@@ -415,6 +421,11 @@ RULES: dict[str, dict[str, Rule]] = {
         "cohort": optional(COHORT),
         "masks": optional(one_of(_registry("mdfnet.data.dataset", "MASK_KINDS"))),
         "hflip_p": number(0.0, 1.0),
+        "scale_jitter": number(0.0, 0.5, below=True),
+        "shift_jitter": number(0.0, 0.5, below=True),
+        "intensity_jitter": number(0.0, 1.0, below=True),
+        "clinical_noise": number(0.0),
+        "clinical_dropout": number(0.0, 1.0, below=True),
         "num_workers": whole(0),
     },
     "train": {

@@ -7,14 +7,8 @@ import math
 import pytest
 import torch
 
-from mdfnet.data import CohortDataset, clinical_tensor, collate, load_cohort, prepare
+from mdfnet.data import CohortDataset, clinical_tensor, collate, load_cohort
 from mdfnet.errors import InputError
-
-
-@pytest.fixture()
-def cohort_dir(raw_root, tmp_path):
-    prepare(tmp_path / "cohort", root=raw_root, split="official")  # every kept reading is in train
-    return tmp_path / "cohort"
 
 
 def _item(dataset, reading_id):

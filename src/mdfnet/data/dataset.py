@@ -11,7 +11,9 @@ Each item is ``(image, clinical, target)``:
   ``image_id`` int64 scalar, and ``masks`` uint8 ``[K, S, S]`` when ``masks`` is "box" or "ellipse".
 
 Augmentation (``train=True`` only): horizontal flip with probability ``hflip_p``, applied to the image and
-its boxes together, drawn from torch's generator so ``torch.manual_seed`` and worker seeding apply.
+its boxes together, then the optional image jitter (zoom, shift, intensity) and clinical jitter (noise,
+dropout) of :mod:`mdfnet.data.augment`; all drawn from torch's generator so ``torch.manual_seed`` and worker
+seeding apply.
 Ground truth for evaluation is read from ``boxes.csv`` (:func:`mdfnet.data.cohort.load_cohort`), never
 from an augmented item.
 """
@@ -25,6 +27,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from mdfnet.data.augment import ClinicalJitter, Jitter
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.images import load_resized
 from mdfnet.errors import InputError
@@ -47,8 +50,11 @@ class CohortDataset(Dataset):
         cohort: a cohort folder, or ``(cohort_df, boxes_df)`` as returned by ``load_cohort``.
         split: "train", "val", "test", or None for every reading.
         image_size: S, the side of the square image.
-        train: apply augmentation (horizontal flip).
+        train: apply augmentation (horizontal flip, and the jitters below).
         hflip_p: flip probability when ``train``.
+        jitter: image jitter when ``train`` (:class:`~mdfnet.data.augment.Jitter`; default off).
+        clinical_jitter: clinical jitter when ``train`` (:class:`~mdfnet.data.augment.ClinicalJitter`, built
+            from the train split's statistics; default off).
         masks: None, "box" (filled rectangles, the authors' choice) or "ellipse" (the inscribed ellipse).
         schema: how to code the clinical columns and the classes (a trained model's ``schema``); default:
             the folder's own, or MIMIC's for frames.
@@ -56,7 +62,8 @@ class CohortDataset(Dataset):
 
     def __init__(self, cohort: str | Path | tuple[pd.DataFrame, pd.DataFrame], split: str | None,
                  image_size: int = 512, train: bool = False, hflip_p: float = 0.5, masks: str | None = None,
-                 schema: CohortSchema | None = None):
+                 schema: CohortSchema | None = None, jitter: Jitter | None = None,
+                 clinical_jitter: ClinicalJitter | None = None):
         if masks not in MASK_KINDS:
             raise InputError(f"masks must be one of None, 'box', 'ellipse', got {masks!r}")
         if split is not None and split not in SPLITS:
@@ -69,6 +76,7 @@ class CohortDataset(Dataset):
             frame = frame.assign(image_id=np.arange(1, len(frame) + 1))
         self.frame = (frame if split is None else frame[frame["split"] == split]).reset_index(drop=True)
         self.image_size, self.train, self.hflip_p, self.masks = int(image_size), bool(train), float(hflip_p), masks
+        self.jitter, self.clinical_jitter = jitter, clinical_jitter
         self.clinical = clinical_tensor(self.frame, schema) if len(self.frame) else torch.zeros(0, schema.width)
         self._boxes = _boxes_by_reading(boxes, schema.class_to_id)
 
@@ -96,11 +104,16 @@ class CohortDataset(Dataset):
         if self.train and torch.rand(()) < self.hflip_p:
             grey = grey.flip(-1)
             boxes = torch.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], dim=1)
-        target = {"boxes": boxes, "labels": torch.from_numpy(labels.copy()),
-                  "image_id": torch.tensor(int(row["image_id"]), dtype=torch.int64)}
+        labels = torch.from_numpy(labels.copy())
+        clinical = self.clinical[index].clone()
+        if self.train and self.jitter is not None and self.jitter.active:
+            grey, boxes, labels = self.jitter(grey, boxes, labels)
+        if self.train and self.clinical_jitter is not None and self.clinical_jitter.active:
+            clinical = self.clinical_jitter(clinical)
+        target = {"boxes": boxes, "labels": labels, "image_id": torch.tensor(int(row["image_id"]), dtype=torch.int64)}
         if self.masks is not None:
             target["masks"] = box_masks(boxes, size, ellipse=self.masks == "ellipse")
-        return grey.unsqueeze(0).expand(3, size, size).contiguous(), self.clinical[index].clone(), target
+        return grey.unsqueeze(0).expand(3, size, size).contiguous(), clinical, target
 
 
 def box_masks(boxes: torch.Tensor, size: int, ellipse: bool = False) -> torch.Tensor:

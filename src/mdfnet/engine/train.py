@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from mdfnet.config import PATH_SETTINGS, Config, config_from_dict, save_config, validate_config
 from mdfnet.data.cohort import load_cohort, load_schema
+from mdfnet.data.augment import ClinicalJitter, Jitter
 from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import INIT_FROM_KEY, anchors_from_checkpoint, load_checkpoint, save_checkpoint
@@ -152,8 +153,11 @@ def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
     frame, boxes = load_cohort(cfg.data.cohort)
     schema = load_schema(cfg.data.cohort)  # classes and clinical columns (each set keeps it): in every checkpoint
     size = cfg.model.image_size
-    train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=cfg.data.hflip_p, masks=_masks(cfg),
-                              schema=schema)
+    d = cfg.data
+    train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=d.hflip_p, masks=_masks(cfg),
+                              schema=schema, jitter=Jitter(d.scale_jitter, d.shift_jitter, d.intensity_jitter))
+    _, train_std = fit_statistics(train_set.clinical, len(schema.numeric))  # noise in train-split sd units
+    train_set.clinical_jitter = ClinicalJitter(d.clinical_noise, d.clinical_dropout, train_std)
     val_set = CohortDataset((frame, boxes), "val", size, schema=schema)
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
