@@ -107,6 +107,11 @@ def test_paper_preset_is_the_authors_recipe():
     assert cfg.data.hflip_p == 0.5 and cfg.model.loss_weighting == "uncertainty"
     assert cfg.model.pretrained_backbone == "imagenet"  # the authors' pretrained=True, for both backbones
     assert preset("fast").model.pretrained_backbone is None  # ours learns from random init, offline
+    data = cfg.data  # the authors' only augmentation is the flip
+    assert (data.scale_jitter, data.shift_jitter, data.intensity_jitter, data.clinical_noise,
+            data.clinical_dropout) == (0, 0, 0, 0, 0)
+    fast = preset("fast").data
+    assert (fast.scale_jitter, fast.shift_jitter, fast.intensity_jitter) == (0.15, 0.08, 0.2)
 
 
 def test_yaml_then_command_line_overrides(tmp_path):
