@@ -47,8 +47,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mdfnet.config import PATH_SETTINGS, Config, config_from_dict, save_config, validate_config
-from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.augment import ClinicalJitter, Jitter
+from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.data.dataset import CohortDataset, collate
 from mdfnet.engine.card import write_model_card
 from mdfnet.engine.checkpoint import INIT_FROM_KEY, anchors_from_checkpoint, load_checkpoint, save_checkpoint

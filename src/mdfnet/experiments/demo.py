@@ -26,7 +26,7 @@ from mdfnet.experiments.tables import format_interval
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AP_50, AR_50, HEADLINE, KINDS, bound_keys, ci_key, diff_key, p_key
 
-# The demo's training budget: 128 px keeps 3 seeds x 2 models inside ~15 minutes on a 2-core CPU.
+# The demo's training budget: 128 px keeps 3 seeds x 2 models inside ~20 minutes on a 2-core CPU.
 DEMO_OVERRIDES = ("model.image_size=128",)
 DEMO_CONFIGS = ("variant-baseline", "variant-mdf")
 DEMO_OUT = "mdfnet-demo"
