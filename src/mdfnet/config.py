@@ -34,7 +34,7 @@ from mdfnet.schema import CLINICAL_FEATURES
 @dataclass
 class ModelConfig:
     variant: str = "mdf"                  # baseline | msf1d | msf3d | mdf (mdfnet.model.VARIANTS)
-    detector: str = "maskrcnn"            # maskrcnn (the paper) | retinanet | fcos (one-stage; need fpn=true)
+    detector: str = "maskrcnn"            # maskrcnn (the paper) | retinanet | fcos (one-stage)
     backbone: str = "mobilenet_v3_small"  # mdfnet.model.BACKBONES
     fpn: bool = False                     # paper: one stride-32 map, no FPN
     feature_stride: int = 32              # without FPN: the one map's stride, 32 (paper) | 16 | 8

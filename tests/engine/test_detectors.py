@@ -97,7 +97,8 @@ def test_a_resumed_retinanet_run_ends_where_an_uninterrupted_one_ends(runs, tmp_
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.detector=yolo"], "model.detector='yolo': expected one of maskrcnn, retinanet, fcos"),
-    (["model.detector=retinanet"], "model.detector=retinanet reads every level of a feature pyramid: add model.fpn=true"),
+    (["model.detector=fcos", "model.out_channels=48"],
+     "model.out_channels=48: FCOS's heads use GroupNorm with 32 groups; give a multiple of 32"),
     (["model.detector=fcos", "model.fpn=true", "model.box_samples=64"],
      "model.box_samples=64: model.detector=fcos has no such setting (maskrcnn only); leave it out"),
     (["model.detector=retinanet", "model.fpn=true", "model.mask_head=true"],
@@ -119,8 +120,8 @@ def test_detectors_study_runs_each_detector_and_draws_its_figure(tiny_cohort, tm
     pairs = [(d, v) for d in ("maskrcnn", "retinanet", "fcos") for v in ("baseline", "msf1d", "msf3d", "mdf")]
     assert lines == [f"[{i + 1}/12] detectors detector={d} variant={v} seed=0: would be training"
                      for i, (d, v) in enumerate(pairs)]
-    assert main(["ablate", "detectors", "model.fpn=false", "--cohort", str(tiny_cohort), "--out", str(out)]) == 2
-    assert "model.fpn set what this study varies" in capsys.readouterr().err
+    assert main(["ablate", "detectors", "model.detector=fcos", "--cohort", str(tiny_cohort), "--out", str(out)]) == 2
+    assert "model.detector set what this study varies" in capsys.readouterr().err
     assert main(["ablate", "detectors", "model.box_samples=64", "--cohort", str(tiny_cohort), "--out", str(out),
                  "--dry-run"]) == 2
     assert capsys.readouterr().err == ("mdfnet ablate: error: model.box_samples=64: model.detector=retinanet has no "
@@ -134,5 +135,5 @@ def test_detectors_study_runs_each_detector_and_draws_its_figure(tiny_cohort, tm
     assert list(runs["run"]) == ["runs/detector-retinanet_variant-baseline/seed_0", "runs/detector-fcos_variant-mdf/seed_0"]
     saved = json.loads((out / "runs" / only[1] / "seed_0" / "eval_test_best" / "metrics.json").read_text())
     assert saved["detector"] == "fcos" and saved["variant"] == "mdf"
-    assert (out / "detectors.md").read_text().startswith("## Detectors x variants (with FPN): test AP / AR at IoBB 0.5")
+    assert (out / "detectors.md").read_text().startswith("## Detectors x variants: test AP / AR at IoBB 0.5")
     assert (out / "detectors.png").stat().st_size > 0

@@ -80,9 +80,9 @@ def test_every_study_names_a_reference_row_among_its_specs():
         "backbone-resnet18_variant-baseline"
 
 
-def test_detectors_study_crosses_every_detector_with_every_variant_on_fpn():
+def test_detectors_study_crosses_every_detector_with_every_variant_on_the_presets_maps():
     specs = study_specs("detectors")
     assert [(s.labels["detector"], s.labels["variant"]) for s in specs] == [
         (d, v) for d in ("maskrcnn", "retinanet", "fcos") for v in ("baseline", "msf1d", "msf3d", "mdf")]
-    assert specs[11].overrides == {"model": {"detector": "fcos", "variant": "mdf", "fpn": True}}
+    assert specs[11].overrides == {"model": {"detector": "fcos", "variant": "mdf"}}  # fpn: the preset's or the user's
     assert specs[11].slug == "detector-fcos_variant-mdf" and len({s.slug for s in specs}) == 12

@@ -178,6 +178,30 @@ def test_anchors_come_from_the_anchor_module_and_fcos_places_one_point_per_strid
     assert explicit.anchor_generator.sizes == ((6,), (12,), (24,), (48,), (96,))
 
 
+@pytest.mark.parametrize("detector", ONE_STAGE)
+def test_without_fpn_the_heads_run_on_the_presets_one_map(detector):
+    # fast's one stride-8 map: 8 x 8 locations at 64 px; RetinaNet puts all 5 sizes x 3 ratios on it (as the RPN
+    # does), FCOS one point per location whose box may be any size (torchvision's ranges are open at both ends)
+    torch.manual_seed(0)
+    model = mdfnet.build_model("mdf", preset="fast", image_size=S, detector=detector, box_score_thresh=0.0)
+    per_location = {"retinanet": 15, "fcos": 1}[detector]
+    assert model.anchor_generator.num_anchors_per_location() == [per_location]
+    if detector == "retinanet":
+        assert model.anchor_generator.sizes == ((4, 8, 16, 32, 64),)
+    else:
+        assert model.anchor_generator.sizes == ((8,),)
+    images, clinical, targets = _batch()
+    with torch.no_grad():
+        maps = model.backbone.image_backbone(model.transform(images)[0].tensors)
+    assert list(maps) == ["0"] and maps["0"].shape == (2, 64, 8, 8)
+    losses = model.train()(images, clinical, targets)
+    assert set(losses) == TERMS[detector] | {"loss"} and torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    with torch.no_grad():
+        out = model.eval()(images, clinical)
+    assert len(out) == 2 and all(((d["labels"] >= 1) & (d["labels"] <= 5)).all() for d in out)
+
+
 def test_labels_are_shifted_to_torchvisions_classes_and_back():
     model = _build("retinanet", "baseline", box_score_thresh=0.5)
     anchors = [torch.tensor([[10.0, 10.0, 20.0, 20.0]])]
@@ -222,7 +246,6 @@ def test_inference_never_takes_targets_and_clinical_batch_is_checked():
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"detector": "yolo", "fpn": True}, "model.detector='yolo': expected one of maskrcnn, retinanet, fcos"),
-    ({"detector": "retinanet"}, "model.detector=retinanet reads every level of a feature pyramid: add model.fpn=true"),
     ({"detector": "fcos", "fpn": True, "mask_head": True},
      "model.mask_head=true: model.detector=fcos has no such setting (maskrcnn only); leave it out"),
     ({"detector": "fcos", "fpn": True, "box_samples": 64},

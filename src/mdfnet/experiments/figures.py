@@ -132,7 +132,7 @@ def study_figures(name: str, runs: pd.DataFrame, table: pd.DataFrame, out: Path)
         for _, row in table.iterrows():
             means.setdefault(row[group], {})[row[series]] = float(row[mean_column(AP_50)])
             sds.setdefault(row[group], {})[row[series]] = float(row[sd_column(AP_50)])
-        title = "Backbones x variants" if name == "backbones" else "Detectors x variants (with FPN)"
+        title = "Backbones x variants" if name == "backbones" else "Detectors x variants"
         return [plot_grouped_bars(means, out / f"{name}.png", "test AP at IoBB 0.5", sds,
                                   title=f"{title} (mean +- sd over seeds)")]
     if name == "features":

@@ -13,7 +13,8 @@ Studies (the paper's figure numbers):
 - ``features``: MDF-Net with each clinical feature subset of :data:`FEATURE_SUBSETS` (Fig. 5c); for a
   cohort with another schema (``prepare --coco``): all features, each alone, and all but each;
 - ``detectors`` (ours, not in the paper): the four variants on each detector of :data:`mdfnet.model.DETECTORS`
-  (Mask R-CNN, RetinaNet, FCOS), all three on the same backbone with FPN (``model.fpn=true``);
+  (Mask R-CNN, RetinaNet, FCOS), all three on the same backbone and maps (the preset's: ``fast``'s one
+  stride-8 map; add ``model.fpn=true`` for the five FPN levels);
 - ``correlation``: no training, see :mod:`mdfnet.experiments.correlation` (Fig. 5b).
 """
 
@@ -126,9 +127,9 @@ def feature_specs(schema: CohortSchema | None = None) -> list[RunSpec]:
 
 
 def detector_specs() -> list[RunSpec]:
-    """Each detector with each variant; every run reads the five FPN levels, which the one-stage detectors
-    need, so the detectors differ by their heads alone."""
-    return [RunSpec({"detector": d.name, "variant": v}, {"model": {"detector": d.name, "variant": v, "fpn": True}},
+    """Each detector with each variant, all on the same backbone and maps, so the detectors differ by their
+    heads alone (the Mask R-CNN rows are the ``variants`` study's configurations)."""
+    return [RunSpec({"detector": d.name, "variant": v}, {"model": {"detector": d.name, "variant": v}},
                     f"detector-{d.name}_variant-{v}")
             for d in DETECTORS.values() for v in VARIANTS]
 
@@ -140,7 +141,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("backbones", "Backbones x variants", "3", ("val", "test"), backbone_specs,
           "backbone-mobilenet_v3_small_variant-baseline"),
     Study("features", "Clinical feature subsets (MDF-Net)", "5c", ("val", "test"), feature_specs, "features-all"),
-    Study("detectors", "Detectors x variants (with FPN)", "", ("val", "test"), detector_specs,
+    Study("detectors", "Detectors x variants", "", ("val", "test"), detector_specs,
           "detector-maskrcnn_variant-baseline"),
 )}
 CORRELATION = "correlation"  # the one study without training

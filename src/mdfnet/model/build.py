@@ -67,7 +67,7 @@ class Detector:
 
     @property
     def one_stage(self) -> bool:
-        """No proposals: heads on every FPN level, so ``model.fpn=true``."""
+        """No proposals: the heads run densely on every map the backbone gives (one, or five with FPN)."""
         return issubclass(self.model_class, OneStageFusion)
 
 
@@ -174,8 +174,11 @@ def _clinical_parts(cfg: ModelConfig, variant: Variant, make_backbone,
 
 def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors: Anchors | None,
                      schema: CohortSchema) -> nn.Module:
-    """torchvision's RetinaNet or FCOS on the five FPN levels (strides 4-64, as Mask R-CNN's with FPN), 3D
-    fusion on every level, 1D fusion into the classification head (:mod:`mdfnet.model.onestage`)."""
+    """torchvision's RetinaNet or FCOS on the maps Mask R-CNN's RPN would read (the preset's one map, e.g.
+    ``fast``'s stride 8, or with ``model.fpn=true`` the five FPN levels, strides 4-64), 3D fusion on every
+    map, 1D fusion into the classification head (:mod:`mdfnet.model.onestage`). On one map RetinaNet places
+    every anchor size there, as the RPN does, and FCOS assigns every box to it (torchvision's scale ranges
+    are open-ended at the first and last level)."""
     detector = DETECTORS[cfg.detector]
     backbone = make_backbone()
     encoder, fusion, branch = _clinical_parts(cfg, variant, make_backbone, schema)
@@ -184,7 +187,7 @@ def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors:
     S = cfg.image_size
     if detector.uses_anchors:
         anchors = anchors or model_anchors(cfg)
-        generator = anchor_generator(anchors, fpn=True)
+        generator = anchor_generator(anchors, cfg.fpn)
     else:  # FCOS: one point per location, its "size" the level's stride (torchvision's scale ranges use it)
         anchors, strides = None, feature_strides(cfg)
         generator = AnchorGenerator(tuple((s,) for s in strides), ((1.0,),) * len(strides))
@@ -228,9 +231,6 @@ def check_model_config(cfg: ModelConfig) -> None:
     validated yet) and settings the detector cannot build, before any work."""
     validate_config(Config(model=cfg), paths=())
     if DETECTORS[cfg.detector].one_stage:
-        if not cfg.fpn:
-            raise InputError(f"model.detector={cfg.detector} reads every level of a feature pyramid: "
-                             "add model.fpn=true")
         if cfg.mask_head:  # presets never turn it on, so check_detector_settings cannot tell it from the default
             raise InputError(f"model.mask_head=true: model.detector={cfg.detector} has no such setting "
                              "(maskrcnn only); leave it out")

@@ -2,14 +2,14 @@
 
 Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector width)::
 
-    images [N, 3, H, W] --transform--> [N, 3, S, S] --backbone + FPN--> {level: [N, C, h, w]} --+
+    images [N, 3, H, W] --transform--> [N, 3, S, S] --backbone-------> {level: [N, C, h, w]} --+
     clinical [N, 10] --encoder--> vector [N, D] --spatialiser--> {level: [N, C, h, w]} ---------+-- 3D fusion
                                         |                                                        |
                                         |        classification head + box head <--- fused maps -+
                                         +--- 1D fusion: into the classification head, before its last conv
 
-- **3D fusion** (``msf3d``, ``mdf``): every FPN level is fused with its clinical map before the heads, by
-  the same operators and spatialisers as Mask R-CNN (:class:`FusedBackbone`).
+- **3D fusion** (``msf3d``, ``mdf``): every level (the preset's one map, or five with FPN) is fused with its
+  clinical map before the heads, by the same operators and spatialisers as Mask R-CNN (:class:`FusedBackbone`).
 - **1D fusion** (``msf1d``, ``mdf``): the one-stage counterpart of the RoI box head's input is the
   classification head's last feature map, at every location of every level. ``model.fusion_1d=film``:
   :class:`FiLM2d` scales and shifts that map's channels by the vector; ``concat``: :class:`TiledVector` appends
