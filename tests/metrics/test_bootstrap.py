@@ -3,11 +3,9 @@ interval equals a slow pure-Python bootstrap with the same draws."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from benchmark_script import load_benchmark
 from test_evaluate_detections import TARGET, det, make_gt, random_case
 
 from mdfnet.errors import InputError
@@ -94,19 +92,11 @@ def test_each_resample_equals_evaluate_detections_on_the_copied_dataset(overlap,
     assert some_class_absent  # the case exercises a class drawn without ground truth
 
 
-def load_benchmark():
-    path = Path(__file__).parents[2] / "benchmarks" / "bench_evaluate.py"
-    spec = importlib.util.spec_from_file_location("bench_evaluate", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 @pytest.mark.parametrize("by_patient", [True, False])
 def test_interval_equals_a_pure_python_bootstrap_with_the_same_draws(by_patient):
     """The slow way: copy the images of each resample and match them with the benchmark's pure-Python IoBB
     matcher; percentiles of its APs and ARs give the same interval."""
-    bench = load_benchmark()
+    bench = load_benchmark("bench_evaluate")
     gt, dets = random_case(5, n_images=16, max_dets=10)
     dets = distinct_scores(dets)
     groups = patients(gt, 5) if by_patient else None

@@ -373,13 +373,9 @@ def test_iobb_matches_pycocotools_with_crowd_overlap(seed):
 
 
 def test_iobb_matches_the_benchmarks_pure_python_matcher():
-    import importlib.util
-    from pathlib import Path
+    from benchmark_script import load_benchmark
 
-    path = Path(__file__).parents[2] / "benchmarks" / "bench_evaluate.py"
-    spec = importlib.util.spec_from_file_location("bench_evaluate", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_evaluate")
     gt, dets = bench.synthetic_case(200, 10, seed=3)
     grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
     ours = evaluate_detections(gt, dets)

@@ -1,24 +1,15 @@
 """benchmarks/bench_ceiling.py: its AP against a hand count, and a ceiling on a tiny draw that the
 generator's own model fixes (at signal 0 the vitals add nothing; at signal 1 they add a lot)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from benchmark_script import load_benchmark
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
-def load_benchmark():
-    path = Path(__file__).parents[2] / "benchmarks" / "bench_ceiling.py"
-    spec = importlib.util.spec_from_file_location("bench_ceiling", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def test_average_precision_is_the_precision_envelope_at_each_positive():
-    bench = load_benchmark()
+    bench = load_benchmark("bench_ceiling")
     # ranked: hit, miss, hit, hit, miss -> precisions 1, 1/2, 2/3, 3/4; envelope at the hits 1, 3/4, 3/4
     positive = np.array([True, False, True, True, False])
     score = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
@@ -29,7 +20,7 @@ def test_average_precision_is_the_precision_envelope_at_each_positive():
 
 
 def test_vitals_raise_the_ceiling_only_where_they_carry_the_signal():
-    bench = load_benchmark()
+    bench = load_benchmark("bench_ceiling")
     rows = {(r["setting"], r["class"]): r for name in ("hard@1", "hard@0")
             for r in bench.ceilings(name, studies=10_000, seed=0, steps=200)}
     assert {c for _, c in rows} == {"Atelectasis", "Consolidation", "Pulmonary edema", "Pleural abnormality"}
