@@ -14,6 +14,12 @@ nothing about the lesions, so fusion must not help, nor hurt). Prints test AP at
 (mean +- sd), the MDF-Net gain with the paired per-seed gaps, per-class AP, and the wall time per setting;
 writes ``OUT/gain.csv`` and ``OUT/gain.md``.
 
+``fresh``: the ``gain`` runs' best checkpoints evaluated on a fresh draw of each setting (synth seed 1,
+1,500 new patients, all of them test patients), 10x the test readings of the setting's own split, so that
+per-class AP is measured on some 250 boxes of each class instead of about 30:
+
+    .venv/bin/python benchmarks/bench_quality.py fresh --out runs/gain --settings hard@1 hard@0
+
 ``variants``: baseline, MSF-Net 1D, MSF-Net 3D and MDF-Net with the ``lite`` spatialiser and MSF-Net 3D /
 MDF-Net with the authors' ``paper`` spatialiser, on a 1,200-patient demo-setting cohort.
 """
@@ -21,6 +27,7 @@ MDF-Net with the authors' ``paper`` spatialiser, on a 1,200-patient demo-setting
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -29,22 +36,25 @@ import pandas as pd
 
 from mdfnet.experiments.runner import run_study
 from mdfnet.experiments.tables import to_markdown
+from mdfnet.layout import METRICS_FILE
 from mdfnet.metrics.keys import metric_key
 from mdfnet.schema import CLASSES
 
 GAIN_SETTINGS = ("demo", "hard@1", "hard@0.5", "hard@0")
+FRESH_SEED = 1  # gain draws its cohorts with synth seed 0
 
 
-def cohort_for(out: Path, patients: int, setting: str = "demo", signal: float = 1.0) -> Path:
+def cohort_for(out: Path, patients: int, setting: str = "demo", signal: float = 1.0, seed: int = 0,
+               split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> Path:
     """Synthesise (256 px films, like the demo) and prepare a cohort under ``out``, reusing what exists."""
     from mdfnet.data.prepare import prepare
     from mdfnet.synth import generate
     from mdfnet.synth import setting as synth_setting
 
     if not (out / "raw" / "planted.json").is_file():
-        generate(out / "raw", patients=patients, image_size=256, seed=0, spec=synth_setting(setting, signal))
+        generate(out / "raw", patients=patients, image_size=256, seed=seed, spec=synth_setting(setting, signal))
     if not (out / "cohort" / "cohort.csv").is_file():
-        prepare(out / "cohort", root=out / "raw")
+        prepare(out / "cohort", root=out / "raw", split_fractions=split_fractions)
     return out / "cohort"
 
 
@@ -113,6 +123,44 @@ def gain(args: argparse.Namespace) -> None:
     print(text)
 
 
+def fresh(args: argparse.Namespace) -> None:
+    """The ``gain`` runs' best checkpoints on a fresh draw of their setting: every patient a test patient."""
+    from mdfnet.engine.evaluate import evaluate_run
+
+    out, rows = Path(args.out), []
+    for text in args.settings:
+        name, signal = parse_setting(text)
+        folder = out / text.replace("@", "-signal-")
+        study = folder / "study" / "runs"
+        if not study.is_dir():
+            raise SystemExit(f"{study} does not exist: run `bench_quality.py gain --out {out} --settings {text}` first")
+        tic = time.perf_counter()
+        cohort = cohort_for(folder / "fresh", args.patients, name, signal, seed=FRESH_SEED, split_fractions=(0, 0, 1))
+        records = []
+        for variant in ("baseline", "mdf"):
+            for run in sorted((study / f"variant-{variant}").glob("seed_*")):
+                evaluation = folder / "fresh" / "eval" / f"variant-{variant}" / run.name
+                if (evaluation / METRICS_FILE).is_file():  # reused, as gain reuses its runs
+                    metrics = json.loads((evaluation / METRICS_FILE).read_text())
+                else:
+                    metrics = evaluate_run(run, "test", "best", cohort=cohort, out=evaluation, plots=False,
+                                           n_resamples=args.resamples)
+                records.append({"variant": variant, "seed": int(run.name.removeprefix("seed_")),
+                                **{k: v for k, v in metrics.items() if k.startswith("AP_IoBB_0.50")}})
+        rows.append(gain_rows(pd.DataFrame(records), text, (time.perf_counter() - tic) / 60))
+        print(f"{text}: done in {rows[-1]['minutes']} min (0 when every evaluation was reused)", flush=True)
+    n_test = {text: len(pd.read_csv(out / text.replace("@", "-signal-") / "fresh" / "cohort" / "cohort.csv"))
+              for text in args.settings}
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "fresh.csv", index=False)
+    text = gain_markdown(table, f"the gain runs on a fresh draw of each setting ({args.patients} new patients, "
+                                f"synth seed {FRESH_SEED}, every reading a test reading: "
+                                + ", ".join(f"{k} {v}" for k, v in n_test.items())
+                                + "): test AP at IoBB 0.5, per class mean over seeds")
+    (out / "fresh.md").write_text(text)
+    print(text)
+
+
 def variants(args: argparse.Namespace) -> None:
     out = Path(args.out)
     cohort = cohort_for(out, args.patients)
@@ -133,6 +181,11 @@ def variants(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="benchmark", required=True)
+    fresh_parser = sub.add_parser("fresh")
+    fresh_parser.add_argument("--out", default="runs/gain", help="the gain benchmark's folder")
+    fresh_parser.add_argument("--patients", type=int, default=1500)
+    fresh_parser.add_argument("--resamples", type=int, default=200, help="patient-bootstrap resamples")
+    fresh_parser.add_argument("--settings", nargs="+", default=list(GAIN_SETTINGS))
     for name, patients in (("gain", 900), ("variants", 1200)):
         p = sub.add_parser(name)
         p.add_argument("--out", default=f"runs/{name}")
@@ -147,7 +200,7 @@ def main() -> None:
                                          choices=["lite", "paper"],
                                          help="the paper spatialiser costs ~3x per step at 128 px (~10x at 512 px)")
     args = parser.parse_args()
-    {"gain": gain, "variants": variants}[args.benchmark](args)
+    {"gain": gain, "fresh": fresh, "variants": variants}[args.benchmark](args)
 
 
 if __name__ == "__main__":

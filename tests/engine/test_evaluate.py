@@ -66,3 +66,27 @@ def test_evaluate_run_writes_metrics_predictions_and_figures(tiny_cohort, tmp_pa
     assert sorted(p.name for p in out.glob("overlay_*.png")) == ["overlay_P2R000010.png", "overlay_P2R000011.png"]
     with Image.open(out / "overlay_P2R000010.png") as overlay:
         assert overlay.size == (96, 80)
+
+
+def test_another_cohort_is_evaluated_into_its_own_folder_and_never_over_the_runs(tiny_cohort, tmp_path, make_config,
+                                                                               cohort_writer, capsys):
+    from mdfnet.cli import main
+    from mdfnet.errors import InputError
+
+    run = tmp_path / "run"
+    train(make_config(tiny_cohort, epochs=1), run, log=lambda *_: None)
+    own = evaluate_run(run, "test", "best", plots=False, n_resamples=10)
+    card = (run / "MODEL_CARD.md").read_text()
+    fresh = cohort_writer(tmp_path / "fresh", n_per_split=("test",) * 5, seed=1)  # five new test readings
+    with pytest.raises(InputError, match=r"--cohort .*fresh is not the cohort run .*run was trained on .*: give --out"):
+        evaluate_run(run, "test", "best", cohort=fresh, plots=False)
+    assert main(["evaluate", "--run", str(run), "--cohort", str(fresh), "--out", str(tmp_path / "on_fresh"),
+                 "--no-plots", "--resamples", "10"]) == 0
+    assert capsys.readouterr().out.endswith(f"written to {tmp_path / 'on_fresh'}/\n")
+    other = json.loads((tmp_path / "on_fresh" / "metrics.json").read_text())
+    assert other["n_images"] == 5 and other["cohort"] == str(fresh)
+    saved = json.loads((run / "eval_test_best" / "metrics.json").read_text())
+    assert saved["n_images"] == 2 and saved["AP_IoBB_0.50"] == own["AP_IoBB_0.50"]  # the run's own, untouched
+    assert (run / "MODEL_CARD.md").read_text() == card
+    # the run's own cohort named explicitly is not "another cohort"
+    assert evaluate_run(run, "test", "best", cohort=tiny_cohort, plots=False, n_resamples=10)["n_images"] == 2

@@ -169,10 +169,15 @@ def explain_split(model: torch.nn.Module, dataset: CohortDataset, medians: torch
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
-                 cohort: str | Path | None = None, device: str = "auto", plots: bool = True,
-                 n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0, explain: bool = False) -> dict:
+                 cohort: str | Path | None = None, out: str | Path | None = None, device: str = "auto",
+                 plots: bool = True, n_overlays: int = 6, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                 explain: bool = False) -> dict:
     """Evaluate a trained run on a split; writes the run's evaluation folder of the split and checkpoint
-    (:meth:`mdfnet.layout.RunLayout.eval_dir`).
+    (:meth:`mdfnet.layout.RunLayout.eval_dir`), or ``out``.
+
+    ``cohort``: evaluate on another cohort than the run's own (an external or freshly drawn test set); then
+    ``out`` is required, so that the run's own evaluation, which studies and ``compare`` read, is never
+    overwritten by another cohort's. The model card is rewritten only for the run's own evaluations.
 
     Outputs: ``metrics.json`` (AP/AR at IoBB per threshold and class, each with a 95 % interval from
     ``n_resamples`` patient-bootstrap resamples drawn with ``seed``; counts; PR and FROC curves; FROC
@@ -190,13 +195,20 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     dev = pick_device(device)
     state = load_checkpoint(path, dev)
     model, cfg = model_from_state(state, dev)
-    if cohort is not None:
+    own = Path(cfg.data.cohort or "")
+    if cohort is not None and Path(cohort).resolve() != own.resolve():
+        if out is None:
+            raise InputError(f"--cohort {cohort} is not the cohort run {run.root} was trained on ({own}): give "
+                             f"--out for this evaluation, so that the run's own {run.eval_dir(split, checkpoint)} "
+                             "stays as it is")
         cfg.data.cohort = str(cohort)
     frame, boxes = load_cohort(Path(cfg.data.cohort or ""))
-    metrics = evaluate_split(model, cfg, frame, boxes, split, run.eval_dir(split, checkpoint), dev,
+    folder = Path(out) if out is not None else run.eval_dir(split, checkpoint)
+    metrics = evaluate_split(model, cfg, frame, boxes, split, folder, dev,
                              checkpoint=checkpoint, plots=plots, n_overlays=n_overlays, n_resamples=n_resamples,
                              seed=seed, explain=explain, medians=clinical_medians(state))
-    write_model_card(run)  # the card now lists this split's metrics too
+    if out is None:
+        write_model_card(run)  # the card now lists this split's metrics too
     return metrics
 
 
