@@ -47,6 +47,7 @@ data.shift_jitter          -0.1         expected a number in [0, 0.5)
 data.intensity_jitter      1            expected a number in [0, 1)
 data.clinical_noise        -1           expected a number >= 0
 data.clinical_dropout      1            expected a number in [0, 1)
+data.clinical_record_dropout 1          expected a number in [0, 1)
 data.num_workers           -1           expected a whole number >= 0
 train.epochs               0            expected a whole number >= 1
 train.batch_size           0            expected a whole number >= 1
@@ -109,7 +110,7 @@ def test_paper_preset_is_the_authors_recipe():
     assert preset("fast").model.pretrained_backbone is None  # ours learns from random init, offline
     data = cfg.data  # the authors' only augmentation is the flip
     assert (data.scale_jitter, data.shift_jitter, data.intensity_jitter, data.clinical_noise,
-            data.clinical_dropout) == (0, 0, 0, 0, 0)
+            data.clinical_dropout, data.clinical_record_dropout) == (0, 0, 0, 0, 0, 0)
     fast = preset("fast").data
     assert (fast.scale_jitter, fast.shift_jitter, fast.intensity_jitter) == (0.15, 0.08, 0.2)
 

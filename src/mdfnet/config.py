@@ -75,6 +75,7 @@ class DataConfig:
     intensity_jitter: float = 0.0
     clinical_noise: float = 0.0           # Gaussian noise on each numeric value, in train-split sd units
     clinical_dropout: float = 0.0         # probability that a value goes missing
+    clinical_record_dropout: float = 0.0  # probability that the whole record goes missing (modality dropout)
     num_workers: int = 0                  # DataLoader workers (0 = in-process; 2 cores here)
 
 
@@ -429,6 +430,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "intensity_jitter": number(0.0, 1.0, below=True),
         "clinical_noise": number(0.0),
         "clinical_dropout": number(0.0, 1.0, below=True),
+        "clinical_record_dropout": number(0.0, 1.0, below=True),
         "num_workers": whole(0),
     },
     "train": {

@@ -94,6 +94,17 @@ def test_clinical_jitter_has_its_noise_and_missing_rate():
     assert not ClinicalJitter(0.0, 0.0, std).active
 
 
+def test_record_dropout_blanks_whole_records_at_its_rate():
+    values = torch.tensor([1.0, 100.0, 1.0])
+    torch.manual_seed(0)
+    draws = torch.stack([ClinicalJitter(0.0, 0.0, torch.ones(2), record_dropout=0.3)(values) for _ in range(20000)])
+    blank = torch.isnan(draws)
+    assert torch.equal(blank.all(1), blank.any(1))  # all of a record or none of it
+    assert blank.all(1).float().mean().item() == pytest.approx(0.3, abs=0.01)
+    assert torch.equal(draws[~blank.all(1)], values.expand(int((~blank.all(1)).sum()), 3))  # the rest as they were
+    assert ClinicalJitter(0.0, 0.0, torch.ones(2), record_dropout=0.3).active
+
+
 def test_the_dataset_jitters_training_items_only(cohort_dir):
     jitter, clinical = Jitter(shift=0.3), ClinicalJitter(0.0, 0.99, torch.ones(9))
     plain = CohortDataset(cohort_dir, "train", image_size=20)

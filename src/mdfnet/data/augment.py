@@ -13,6 +13,9 @@ a slightly different view of every image and of every clinical record.
 * :class:`ClinicalJitter` (``data.clinical_noise``, ``data.clinical_dropout``): each value, numeric or
   categorical, goes missing (NaN, as the cohort codes a missing value) with probability ``dropout``; each
   numeric value that is present gets Gaussian noise of ``noise`` times its train-split standard deviation.
+  ``data.clinical_record_dropout``: the whole record goes missing with that probability (modality dropout),
+  so that the image path also learns to stand alone instead of leaning on the record, which in a few hundred
+  training patients can single each of them out.
 
 Every draw comes from torch's global generator, like the flip, so ``torch.manual_seed`` and the DataLoader's
 worker seeding make an epoch reproducible. Nothing here runs outside training: evaluation and prediction
@@ -93,19 +96,22 @@ def move_boxes(boxes: torch.Tensor, labels: torch.Tensor, zoom: float, dx: float
 @dataclass(frozen=True)
 class ClinicalJitter:
     """Clinical jitter for one cohort: ``std`` [N_numeric] is the train split's standard deviation of the
-    leading numeric columns (:func:`mdfnet.model.fit_statistics`); ``noise`` in sd units, ``dropout`` a
-    probability in [0, 1)."""
+    leading numeric columns (:func:`mdfnet.model.fit_statistics`); ``noise`` in sd units, ``dropout`` (each
+    value) and ``record_dropout`` (the whole record) probabilities in [0, 1)."""
 
     noise: float
     dropout: float
     std: torch.Tensor
+    record_dropout: float = 0.0
 
     @property
     def active(self) -> bool:
-        return self.noise > 0 or self.dropout > 0
+        return self.noise > 0 or self.dropout > 0 or self.record_dropout > 0
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
         """One reading's clinical vector [F] (NaN = missing) -> a jittered copy."""
+        if self.record_dropout > 0 and torch.rand(()) < self.record_dropout:
+            return torch.full_like(values, float("nan"))
         values = values.clone()
         numeric = len(self.std)
         if self.noise > 0:

@@ -157,7 +157,8 @@ def datasets(cfg: Config) -> tuple[pd.DataFrame, CohortDataset, CohortDataset]:
     train_set = CohortDataset((frame, boxes), "train", size, train=True, hflip_p=d.hflip_p, masks=_masks(cfg),
                               schema=schema, jitter=Jitter(d.scale_jitter, d.shift_jitter, d.intensity_jitter))
     _, train_std = fit_statistics(train_set.clinical, len(schema.numeric))  # noise in train-split sd units
-    train_set.clinical_jitter = ClinicalJitter(d.clinical_noise, d.clinical_dropout, train_std)
+    train_set.clinical_jitter = ClinicalJitter(d.clinical_noise, d.clinical_dropout, train_std,
+                                               d.clinical_record_dropout)
     val_set = CohortDataset((frame, boxes), "val", size, schema=schema)
     if len(train_set) == 0 or len(val_set) == 0:
         raise InputError(f"{cfg.data.cohort}: need readings in both train ({len(train_set)}) and val ({len(val_set)})")
