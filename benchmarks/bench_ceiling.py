@@ -1,6 +1,6 @@
 """Ceiling: the AP a detector that localised every finding perfectly could reach, with and without the vitals.
 
-    .venv/bin/python benchmarks/bench_ceiling.py                 # every setting of bench_quality gain, ~1 min
+    .venv/bin/python benchmarks/bench_ceiling.py                 # every setting of bench_quality gain, ~4 min
     .venv/bin/python benchmarks/bench_ceiling.py --settings hard@1 --studies 400000
 
 In ``mdfnet synth`` each labelled finding has look-alikes drawn by the same renderer at the same places

@@ -16,7 +16,7 @@ writes ``OUT/gain.csv`` and ``OUT/gain.md``.
 
 ``fresh``: the ``gain`` runs' best checkpoints evaluated on a fresh draw of each setting (synth seed 1,
 1,500 new patients, all of them test patients), 10x the test readings of the setting's own split, so that
-per-class AP is measured on some 250 boxes of each class instead of about 30:
+per-class AP is measured on 250-400 boxes of each class instead of 30-40:
 
     .venv/bin/python benchmarks/bench_quality.py fresh --out runs/gain --settings hard@1 hard@0
 
