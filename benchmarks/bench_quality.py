@@ -20,6 +20,12 @@ per-class AP is measured on 250-400 boxes of each class instead of 30-40:
 
     .venv/bin/python benchmarks/bench_quality.py fresh --out runs/gain --settings hard@1 hard@0
 
+``probe``: MDF-Net alone with extra settings (a candidate change to the recipe), on ``gain``'s cohorts and
+fresh draws, each seed paired with ``gain``'s baseline of the same seed (a setting only the clinical path
+reads leaves the baselines as they are):
+
+    .venv/bin/python benchmarks/bench_quality.py probe --out runs/probe-cwd0.1 train.clinical_weight_decay=0.1
+
 ``variants``: baseline, MSF-Net 1D, MSF-Net 3D and MDF-Net with the ``lite`` spatialiser and MSF-Net 3D /
 MDF-Net with the authors' ``paper`` spatialiser, on a 1,200-patient demo-setting cohort.
 """
@@ -41,6 +47,10 @@ from mdfnet.metrics.keys import metric_key
 from mdfnet.schema import CLASSES
 
 GAIN_SETTINGS = ("demo", "hard@1", "hard@0.5", "hard@0")
+# settings that only the clinical path reads: an image-only baseline is the same with any value of them
+CLINICAL_ONLY = ("train.clinical_weight_decay", "data.clinical_noise", "data.clinical_dropout",
+                 "data.clinical_record_dropout", "model.fusion", "model.fusion_1d", "model.spatialiser",
+                 "model.clinical_features", "model.clinical_dim", "model.missing_indicators")
 FRESH_SEED = 1  # gain draws its cohorts with synth seed 0
 
 
@@ -123,10 +133,21 @@ def gain(args: argparse.Namespace) -> None:
     print(text)
 
 
-def fresh(args: argparse.Namespace) -> None:
-    """The ``gain`` runs' best checkpoints on a fresh draw of their setting: every patient a test patient."""
+def fresh_record(run: Path, variant: str, cohort: Path, evaluation: Path, resamples: int) -> dict:
+    """``run``'s best checkpoint on a fresh-draw cohort (evaluated into ``evaluation``, or read back from there):
+    a row of :func:`gain_rows`' input."""
     from mdfnet.engine.evaluate import evaluate_run
 
+    if (evaluation / METRICS_FILE).is_file():  # reused, as gain reuses its runs
+        metrics = json.loads((evaluation / METRICS_FILE).read_text())
+    else:
+        metrics = evaluate_run(run, "test", "best", cohort=cohort, out=evaluation, plots=False, n_resamples=resamples)
+    return {"variant": variant, "seed": int(run.name.removeprefix("seed_")),
+            **{k: v for k, v in metrics.items() if k.startswith("AP_IoBB_0.50")}}
+
+
+def fresh(args: argparse.Namespace) -> None:
+    """The ``gain`` runs' best checkpoints on a fresh draw of their setting: every patient a test patient."""
     out, rows = Path(args.out), []
     for text in args.settings:
         name, signal = parse_setting(text)
@@ -136,17 +157,9 @@ def fresh(args: argparse.Namespace) -> None:
             raise SystemExit(f"{study} does not exist: run `bench_quality.py gain --out {out} --settings {text}` first")
         tic = time.perf_counter()
         cohort = cohort_for(folder / "fresh", args.patients, name, signal, seed=FRESH_SEED, split_fractions=(0, 0, 1))
-        records = []
-        for variant in ("baseline", "mdf"):
-            for run in sorted((study / f"variant-{variant}").glob("seed_*")):
-                evaluation = folder / "fresh" / "eval" / f"variant-{variant}" / run.name
-                if (evaluation / METRICS_FILE).is_file():  # reused, as gain reuses its runs
-                    metrics = json.loads((evaluation / METRICS_FILE).read_text())
-                else:
-                    metrics = evaluate_run(run, "test", "best", cohort=cohort, out=evaluation, plots=False,
-                                           n_resamples=args.resamples)
-                records.append({"variant": variant, "seed": int(run.name.removeprefix("seed_")),
-                                **{k: v for k, v in metrics.items() if k.startswith("AP_IoBB_0.50")}})
+        records = [fresh_record(run, variant, cohort, folder / "fresh" / "eval" / f"variant-{variant}" / run.name,
+                                args.resamples)
+                   for variant in ("baseline", "mdf") for run in sorted((study / f"variant-{variant}").glob("seed_*"))]
         rows.append(gain_rows(pd.DataFrame(records), text, (time.perf_counter() - tic) / 60))
         print(f"{text}: done in {rows[-1]['minutes']} min (0 when every evaluation was reused)", flush=True)
     n_test = {text: len(pd.read_csv(out / text.replace("@", "-signal-") / "fresh" / "cohort" / "cohort.csv"))
@@ -158,6 +171,49 @@ def fresh(args: argparse.Namespace) -> None:
                                 + ", ".join(f"{k} {v}" for k, v in n_test.items())
                                 + "): test AP at IoBB 0.5, per class mean over seeds")
     (out / "fresh.md").write_text(text)
+    print(text)
+
+
+def probe(args: argparse.Namespace) -> None:
+    """MDF-Net with extra settings, on the ``gain`` benchmark's cohorts and fresh draws, against its baselines.
+
+    The baselines are not retrained: a setting that only the clinical path reads leaves an image-only run as
+    it was, weight for weight. Rows pair each seed with the baseline of the same seed, on the setting's split
+    and on its fresh draw."""
+    others = [o for o in args.overrides if o.partition("=")[0] not in CLINICAL_ONLY]
+    if others:
+        raise SystemExit(f"probe pairs MDF-Net with gain's baselines, so it takes only settings the baselines do not "
+                         f"read ({', '.join(CLINICAL_ONLY)}); got {', '.join(others)}")
+    gain_dir, out, rows = Path(args.gain), Path(args.out), []
+    for text in args.settings:
+        name = text.replace("@", "-signal-")
+        folder, probe_dir = gain_dir / name, out / name
+        baselines = folder / "study" / "runs" / "variant-baseline"
+        fresh_cohort = folder / "fresh" / "cohort"
+        if not baselines.is_dir() or not (fresh_cohort / "cohort.csv").is_file():
+            raise SystemExit(f"{folder} lacks the baselines or the fresh draw: run `bench_quality.py gain` and "
+                             f"`bench_quality.py fresh` with --out {gain_dir} --settings {text} first")
+        tic = time.perf_counter()
+        run_study("variants", folder / "cohort", probe_dir / "study", seeds=args.seeds, preset=args.preset,
+                  overrides=["model.image_size=128", *args.overrides], jobs=args.jobs, only=["variant-mdf"],
+                  log=lambda line: None)
+        split = pd.concat([pd.read_csv(folder / "study" / "variants_runs.csv").query("variant == 'baseline'"),
+                           pd.read_csv(probe_dir / "study" / "variants_runs.csv")])
+        fresh_runs = pd.DataFrame(
+            [fresh_record(baselines / f"seed_{seed}", "baseline", fresh_cohort,
+                          folder / "fresh" / "eval" / "variant-baseline" / f"seed_{seed}", args.resamples)
+             for seed in args.seeds]
+            + [fresh_record(probe_dir / "study" / "runs" / "variant-mdf" / f"seed_{seed}", "mdf", fresh_cohort,
+                            probe_dir / "fresh" / f"seed_{seed}", args.resamples) for seed in args.seeds])
+        minutes = (time.perf_counter() - tic) / 60
+        rows += [gain_rows(split, f"{text}, split", minutes), gain_rows(fresh_runs, f"{text}, fresh draw", minutes)]
+        print(f"{text}: done in {minutes:.1f} min (0 when every run was reused)", flush=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "probe.csv", index=False)
+    text = gain_markdown(table, f"MDF-Net with {' '.join(args.overrides)} against the gain benchmark's baselines "
+                                f"({gain_dir}), seeds {args.seeds}: test AP at IoBB 0.5 on each setting's split "
+                                "and fresh draw, per class mean over seeds")
+    (out / "probe.md").write_text(text)
     print(text)
 
 
@@ -186,6 +242,17 @@ def main() -> None:
     fresh_parser.add_argument("--patients", type=int, default=1500)
     fresh_parser.add_argument("--resamples", type=int, default=200, help="patient-bootstrap resamples")
     fresh_parser.add_argument("--settings", nargs="+", default=list(GAIN_SETTINGS))
+    probe_parser = sub.add_parser("probe")
+    probe_parser.add_argument("--gain", default="runs/gain", help="the gain benchmark's folder (its cohorts, "
+                                                                   "fresh draws and baselines)")
+    probe_parser.add_argument("--out", required=True)
+    probe_parser.add_argument("--settings", nargs="+", default=["hard@1", "hard@0"])
+    probe_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    probe_parser.add_argument("--preset", default="fast")
+    probe_parser.add_argument("--jobs", type=int, default=2)
+    probe_parser.add_argument("--resamples", type=int, default=200, help="patient-bootstrap resamples")
+    probe_parser.add_argument("overrides", nargs="+", help="MDF-Net's settings on top of model.image_size=128, "
+                                                          "e.g. train.clinical_weight_decay=0.1")
     for name, patients in (("gain", 900), ("variants", 1200)):
         p = sub.add_parser(name)
         p.add_argument("--out", default=f"runs/{name}")
@@ -200,7 +267,7 @@ def main() -> None:
                                          choices=["lite", "paper"],
                                          help="the paper spatialiser costs ~3x per step at 128 px (~10x at 512 px)")
     args = parser.parse_args()
-    {"gain": gain, "fresh": fresh, "variants": variants}[args.benchmark](args)
+    {"gain": gain, "fresh": fresh, "probe": probe, "variants": variants}[args.benchmark](args)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ train.batch_size           0            expected a whole number >= 1
 train.lr                   0            expected a number > 0
 train.momentum             1            expected a number in [0, 1)
 train.weight_decay         -0.1         expected a number >= 0
+train.clinical_weight_decay -1          expected null or a number >= 0
 train.optimizer            adam         expected one of sgd, adamw
 train.lr_schedule          step         expected one of constant, cosine
 train.warmup_iters         -5           expected a whole number >= 0

@@ -86,6 +86,9 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
+    # weight decay of the clinical path's parameters (mdfnet.model.clinical.is_clinical_parameter: the encoder's
+    # embeddings, the 3D branch, FiLM), a ridge on how far the detector reads the vitals; None = weight_decay
+    clinical_weight_decay: float | None = None
     optimizer: str = "sgd"                # sgd | adamw
     lr_schedule: str = "constant"         # constant | cosine
     warmup_iters: int = 0                 # the authors used none
@@ -439,6 +442,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "lr": number(0.0, above=True),
         "momentum": number(0.0, 1.0, below=True),
         "weight_decay": number(0.0),
+        "clinical_weight_decay": optional(number(0.0)),
         "optimizer": one_of(_registry("mdfnet.engine.train", "OPTIMIZERS")),
         "lr_schedule": one_of(_registry("mdfnet.engine.train", "LR_SCHEDULES")),
         "warmup_iters": whole(0),

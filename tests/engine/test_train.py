@@ -111,3 +111,29 @@ def test_a_config_made_in_python_is_validated_before_training(tiny_cohort, tmp_p
     with pytest.raises(InputError, match=r"^train\.batch_size=0: expected a whole number >= 1$"):
         train(cfg, tmp_path / "run", log=lambda *_: None)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("fusion_1d", ["film", "concat"])
+def test_clinical_parameters_are_exactly_what_fusion_adds_to_the_baseline(fusion_1d):
+    from mdfnet.model import build_model, is_clinical_parameter
+
+    fused = {n for n, _ in build_model("mdf", "fast", image_size=64, fusion_1d=fusion_1d).named_parameters()}
+    image = {n for n, _ in build_model("baseline", "fast", image_size=64, fusion_1d=fusion_1d).named_parameters()}
+    assert {n for n in fused if is_clinical_parameter(n)} == fused - image
+    assert ("roi_heads.box_head.film.weight" in fused) == (fusion_1d == "film")
+
+
+def test_clinical_weight_decay_puts_the_clinical_path_in_a_group_of_its_own(tiny_cohort, make_config):
+    from mdfnet.engine.train import _optimizer
+    from mdfnet.model import build_model, is_clinical_parameter
+
+    model = build_model("mdf", "fast", image_size=64)
+    named = dict(model.named_parameters())
+    plain = _optimizer(make_config(tiny_cohort), model)
+    assert [g["weight_decay"] for g in plain.param_groups] == [1e-4]
+    split = _optimizer(make_config(tiny_cohort, clinical_weight_decay=0.5), model)
+    image, clinical = split.param_groups
+    assert (image["weight_decay"], clinical["weight_decay"]) == (1e-4, 0.5)
+    by_id = {id(p): n for n, p in named.items()}
+    assert sorted(by_id[id(p)] for p in clinical["params"]) == sorted(n for n in named if is_clinical_parameter(n))
+    assert len(image["params"]) + len(clinical["params"]) == len(named)

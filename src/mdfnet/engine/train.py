@@ -59,7 +59,7 @@ from mdfnet.engine.runtime import (device_name, init_distributed, is_main_proces
 from mdfnet.errors import InputError
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AR_50, split_key
-from mdfnet.model import build_from_config, fit_medians, fit_statistics
+from mdfnet.model import build_from_config, fit_medians, fit_statistics, is_clinical_parameter
 from mdfnet.model.anchors import Anchors, anchor_recall, resolve_anchors
 from mdfnet.model.build import DETECTORS, check_model_config, feature_strides
 
@@ -349,7 +349,15 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 def _optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
-    return OPTIMIZERS[cfg.train.optimizer]([p for p in model.parameters() if p.requires_grad], cfg.train)
+    """The optimiser over the trainable parameters; with ``train.clinical_weight_decay`` set, the clinical path's
+    parameters (:func:`~mdfnet.model.clinical.is_clinical_parameter`) form a second group with that decay."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = cfg.train.clinical_weight_decay
+    if decay is None:
+        return OPTIMIZERS[cfg.train.optimizer]([p for _, p in trainable], cfg.train)
+    groups = [{"params": [p for n, p in trainable if not is_clinical_parameter(n)]},
+              {"params": [p for n, p in trainable if is_clinical_parameter(n)], "weight_decay": decay}]
+    return OPTIMIZERS[cfg.train.optimizer]([g for g in groups if g["params"]], cfg.train)
 
 
 def _scheduler(cfg: Config, optimizer, total_iters: int) -> torch.optim.lr_scheduler.LambdaLR:
