@@ -111,6 +111,15 @@ def gain_markdown(table: pd.DataFrame, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table(rows: list[dict], stem: Path, title: str) -> None:
+    """``stem``.csv and ``stem``.md (:func:`gain_markdown`, also printed) of :func:`gain_rows` rows."""
+    table = pd.DataFrame(rows)
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    text = gain_markdown(table, title)
+    stem.with_suffix(".md").write_text(text)
+    print(text)
+
+
 def gain(args: argparse.Namespace) -> None:
     out, rows = Path(args.out), []
     for text in args.settings:
@@ -124,13 +133,9 @@ def gain(args: argparse.Namespace) -> None:
         runs = pd.read_csv(folder / "study" / "variants_runs.csv")
         rows.append(gain_rows(runs, text, (time.perf_counter() - tic) / 60))
         print(f"{text}: done in {rows[-1]['minutes']} min (0 when every run was reused)", flush=True)
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "gain.csv", index=False)
-    text = gain_markdown(table, f"baseline (B) vs MDF-Net (M), {args.patients} synthetic patients per setting, "
-                                f"seeds {args.seeds}, preset {args.preset} {' '.join(args.overrides)}: "
-                                "test AP at IoBB 0.5, per class mean over seeds")
-    (out / "gain.md").write_text(text)
-    print(text)
+    write_table(rows, out / "gain", f"baseline (B) vs MDF-Net (M), {args.patients} synthetic patients per setting, "
+                                    f"seeds {args.seeds}, preset {args.preset} {' '.join(args.overrides)}: "
+                                    "test AP at IoBB 0.5, per class mean over seeds")
 
 
 def fresh_record(run: Path, variant: str, cohort: Path, evaluation: Path, resamples: int) -> dict:
@@ -164,14 +169,10 @@ def fresh(args: argparse.Namespace) -> None:
         print(f"{text}: done in {rows[-1]['minutes']} min (0 when every evaluation was reused)", flush=True)
     n_test = {text: len(pd.read_csv(out / text.replace("@", "-signal-") / "fresh" / "cohort" / "cohort.csv"))
               for text in args.settings}
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "fresh.csv", index=False)
-    text = gain_markdown(table, f"the gain runs on a fresh draw of each setting ({args.patients} new patients, "
-                                f"synth seed {FRESH_SEED}, every reading a test reading: "
-                                + ", ".join(f"{k} {v}" for k, v in n_test.items())
-                                + "): test AP at IoBB 0.5, per class mean over seeds")
-    (out / "fresh.md").write_text(text)
-    print(text)
+    write_table(rows, out / "fresh", f"the gain runs on a fresh draw of each setting ({args.patients} new patients, "
+                                     f"synth seed {FRESH_SEED}, every reading a test reading: "
+                                     + ", ".join(f"{k} {v}" for k, v in n_test.items())
+                                     + "): test AP at IoBB 0.5, per class mean over seeds")
 
 
 def probe(args: argparse.Namespace) -> None:
@@ -208,13 +209,9 @@ def probe(args: argparse.Namespace) -> None:
         minutes = (time.perf_counter() - tic) / 60
         rows += [gain_rows(split, f"{text}, split", minutes), gain_rows(fresh_runs, f"{text}, fresh draw", minutes)]
         print(f"{text}: done in {minutes:.1f} min (0 when every run was reused)", flush=True)
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "probe.csv", index=False)
-    text = gain_markdown(table, f"MDF-Net with {' '.join(args.overrides)} against the gain benchmark's baselines "
-                                f"({gain_dir}), seeds {args.seeds}: test AP at IoBB 0.5 on each setting's split "
-                                "and fresh draw, per class mean over seeds")
-    (out / "probe.md").write_text(text)
-    print(text)
+    write_table(rows, out / "probe", f"MDF-Net with {' '.join(args.overrides)} against the gain benchmark's baselines "
+                                     f"({gain_dir}), seeds {args.seeds}: test AP at IoBB 0.5 on each setting's split "
+                                     "and fresh draw, per class mean over seeds")
 
 
 def variants(args: argparse.Namespace) -> None:
