@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mdfnet.config import CLINICAL_PATH_SETTINGS
 from mdfnet.experiments.runner import run_study
 from mdfnet.experiments.tables import to_markdown
 from mdfnet.layout import METRICS_FILE
@@ -47,10 +48,6 @@ from mdfnet.metrics.keys import metric_key
 from mdfnet.schema import CLASSES
 
 GAIN_SETTINGS = ("demo", "hard@1", "hard@0.5", "hard@0")
-# settings that only the clinical path reads: an image-only baseline is the same with any value of them
-CLINICAL_ONLY = ("train.clinical_weight_decay", "data.clinical_noise", "data.clinical_dropout",
-                 "data.clinical_record_dropout", "model.fusion", "model.fusion_1d", "model.spatialiser",
-                 "model.clinical_features", "model.clinical_dim", "model.missing_indicators")
 FRESH_SEED = 1  # gain draws its cohorts with synth seed 0
 
 
@@ -181,10 +178,10 @@ def probe(args: argparse.Namespace) -> None:
     The baselines are not retrained: a setting that only the clinical path reads leaves an image-only run as
     it was, weight for weight. Rows pair each seed with the baseline of the same seed, on the setting's split
     and on its fresh draw."""
-    others = [o for o in args.overrides if o.partition("=")[0] not in CLINICAL_ONLY]
+    others = [o for o in args.overrides if o.partition("=")[0] not in CLINICAL_PATH_SETTINGS]
     if others:
         raise SystemExit(f"probe pairs MDF-Net with gain's baselines, so it takes only settings the baselines do not "
-                         f"read ({', '.join(CLINICAL_ONLY)}); got {', '.join(others)}")
+                         f"read ({', '.join(CLINICAL_PATH_SETTINGS)}); got {', '.join(others)}")
     gain_dir, out, rows = Path(args.gain), Path(args.out), []
     for text in args.settings:
         name = text.replace("@", "-signal-")

@@ -129,7 +129,7 @@ def test_clinical_weight_decay_puts_the_clinical_path_in_a_group_of_its_own(tiny
 
     model = build_model("mdf", "fast", image_size=64)
     named = dict(model.named_parameters())
-    plain = _optimizer(make_config(tiny_cohort), model)
+    plain = _optimizer(make_config(tiny_cohort, clinical_weight_decay=None), model)
     assert [g["weight_decay"] for g in plain.param_groups] == [1e-4]
     split = _optimizer(make_config(tiny_cohort, clinical_weight_decay=0.5), model)
     image, clinical = split.param_groups
@@ -137,3 +137,23 @@ def test_clinical_weight_decay_puts_the_clinical_path_in_a_group_of_its_own(tiny
     by_id = {id(p): n for n, p in named.items()}
     assert sorted(by_id[id(p)] for p in clinical["params"]) == sorted(n for n in named if is_clinical_parameter(n))
     assert len(image["params"]) + len(clinical["params"]) == len(named)
+
+
+def test_a_baseline_trains_weight_for_weight_the_same_whatever_the_clinical_path_settings(tiny_cohort, tmp_path,
+                                                                                          make_config, one_thread):
+    # what lets a study reuse its baselines when only CLINICAL_PATH_SETTINGS change (experiments/runner.py)
+    from mdfnet.config import CLINICAL_PATH_SETTINGS, apply_overrides
+
+    plain = make_config(tiny_cohort, variant="baseline", epochs=1, clinical_weight_decay=None)
+    other = apply_overrides(plain, ["train.clinical_weight_decay=0.5", "model.fusion=hadamard", "model.fusion_1d=concat",
+                                    "model.spatialiser=paper", "model.clinical_features=[age]",
+                                    "model.clinical_dim=8", "model.missing_indicators=false"])
+    changed = {f"{s}.{k}" for s in ("model", "data", "train") for k, v in plain.to_dict()[s].items()
+               if other.to_dict()[s][k] != v}
+    assert changed == set(CLINICAL_PATH_SETTINGS)
+    train(plain, tmp_path / "a", log=lambda *_: None)
+    train(other, tmp_path / "b", log=lambda *_: None)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt")["model"], load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)

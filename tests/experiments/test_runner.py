@@ -88,6 +88,10 @@ def test_an_interrupted_run_is_resumed_and_a_changed_setting_is_refused(tiny_coh
     assert load_checkpoint(run_dir / "last.pt")["epoch"] == 2
     assert runner.run_status(cfg, run_dir, ("val", "test")) == "reused"
     assert runner.run_status(cfg, run_dir, ("train", "val", "test")) == "evaluating"  # no train-split metrics yet
+    # a baseline has no clinical path: its settings change nothing in it (tests/engine/test_train.py)
+    clinical = [*TINY, "train.epochs=2", "train.clinical_weight_decay=0.5", "model.fusion_1d=concat"]
+    assert runner.run_status(runner.run_config(runner.base_config(tiny_cohort, "fast", clinical, [spec]), spec, 0),
+                             run_dir, ("val", "test")) == "reused"
 
     other = runner.run_config(runner.base_config(tiny_cohort, "fast", [*TINY, "train.lr=0.5"], [spec]), spec, 0)
     fast_lr = preset("fast").train.lr

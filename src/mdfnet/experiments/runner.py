@@ -13,7 +13,9 @@ A run is *finished* when ``last.pt`` holds the configured number of epochs, ``be
 split's metrics exist with the statistics this version writes (intervals, subgroups): it is reused as is
 (an older evaluation is redone from the same checkpoint). A run with fewer epochs in ``last.pt`` is resumed;
 a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
-whose saved config differs from the study's is an error, never silently reused.
+whose saved config differs from the study's is an error, never silently reused; the one exception is a
+baseline differing only in settings of the clinical path it does not have (``CLINICAL_PATH_SETTINGS``), which
+trains weight for weight the same, so changing e.g. ``train.clinical_weight_decay`` retrains only the fused runs.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is
@@ -36,7 +38,8 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
+from mdfnet.config import (CLINICAL_PATH_SETTINGS, Config, apply_overrides, check_detector_settings, config_from_dict,
+                           parse_overrides)
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.engine.card import write_model_card
@@ -290,10 +293,12 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def _check_same_config(cfg: Config, saved: dict, run_dir: Path) -> None:
-    """Refuse to reuse or resume a run trained with other settings (e.g. after changing an override)."""
+    """Refuse to reuse or resume a run trained with other settings (e.g. after changing an override); a baseline
+    may differ in :data:`~mdfnet.config.CLINICAL_PATH_SETTINGS`, which it never reads."""
     want, have = cfg.to_dict(), config_from_dict(saved).to_dict()
+    unread = CLINICAL_PATH_SETTINGS if cfg.model.variant == "baseline" else ()
     diff = [f"{s}.{k}: run has {have[s][k]!r}, study wants {want[s][k]!r}"
-            for s in want for k in want[s] if have[s].get(k) != want[s][k]]
+            for s in want for k in want[s] if have[s].get(k) != want[s][k] and f"{s}.{k}" not in unread]
     if diff:
         raise InputError(f"{run_dir} was trained with other settings ({'; '.join(diff[:3])}); "
                          "delete it or choose another --out")
