@@ -46,6 +46,7 @@ from mdfnet.experiments.tables import to_markdown
 from mdfnet.layout import METRICS_FILE
 from mdfnet.metrics.keys import metric_key
 from mdfnet.schema import CLASSES
+from mdfnet.synth import SETTINGS
 
 GAIN_SETTINGS = ("demo", "hard@1", "hard@0.5", "hard@0")
 FRESH_SEED = 1  # gain draws its cohorts with synth seed 0
@@ -69,6 +70,20 @@ def parse_setting(text: str) -> tuple[str, float]:
     """``hard@0.5`` -> ``("hard", 0.5)``; ``demo`` -> ``("demo", 1.0)``."""
     name, _, signal = text.partition("@")
     return name, float(signal) if signal else 1.0
+
+
+def setting_arg(text: str) -> str:
+    """``--settings`` values, checked before anything runs: an override typed after ``--settings`` (which takes
+    every word that follows) would otherwise be found out only after the settings before it had run."""
+    try:
+        name, signal = parse_setting(text)
+    except ValueError:
+        name, signal = "", -1.0
+    if name not in SETTINGS or not 0 <= signal <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a synth setting: expected NAME[@clinical signal in 0..1], NAME one of "
+            f"{', '.join(sorted(SETTINGS))}" + ("; put settings such as model.x=y before --settings" if "=" in text else ""))
+    return text
 
 
 def class_column(name: str) -> str:
@@ -235,12 +250,12 @@ def main() -> None:
     fresh_parser.add_argument("--out", default="runs/gain", help="the gain benchmark's folder")
     fresh_parser.add_argument("--patients", type=int, default=1500)
     fresh_parser.add_argument("--resamples", type=int, default=200, help="patient-bootstrap resamples")
-    fresh_parser.add_argument("--settings", nargs="+", default=list(GAIN_SETTINGS))
+    fresh_parser.add_argument("--settings", nargs="+", type=setting_arg, default=list(GAIN_SETTINGS))
     probe_parser = sub.add_parser("probe")
     probe_parser.add_argument("--gain", default="runs/gain", help="the gain benchmark's folder (its cohorts, "
                                                                    "fresh draws and baselines)")
     probe_parser.add_argument("--out", required=True)
-    probe_parser.add_argument("--settings", nargs="+", default=["hard@1", "hard@0"])
+    probe_parser.add_argument("--settings", nargs="+", type=setting_arg, default=["hard@1", "hard@0"])
     probe_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     probe_parser.add_argument("--preset", default="fast")
     probe_parser.add_argument("--jobs", type=int, default=2)
@@ -255,7 +270,7 @@ def main() -> None:
         p.add_argument("--preset", default="fast")
         p.add_argument("--jobs", type=int, default=2)
         p.add_argument("overrides", nargs="*", default=["model.image_size=128"])
-    sub.choices["gain"].add_argument("--settings", nargs="+", default=list(GAIN_SETTINGS),
+    sub.choices["gain"].add_argument("--settings", nargs="+", type=setting_arg, default=list(GAIN_SETTINGS),
                                      help="synth settings, NAME[@clinical signal] (default: %(default)s)")
     sub.choices["variants"].add_argument("--spatialisers", nargs="+", default=["lite", "paper"],
                                          choices=["lite", "paper"],

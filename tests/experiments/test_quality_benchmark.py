@@ -2,6 +2,7 @@
 refusing a setting that would change the baselines it reuses."""
 
 import argparse
+import sys
 
 import pandas as pd
 import pytest
@@ -42,3 +43,17 @@ def test_probe_takes_only_settings_that_leave_the_baselines_as_they_are(tmp_path
     args.overrides = ["train.clinical_weight_decay=0.1"]
     with pytest.raises(SystemExit, match="lacks the baselines or the fresh draw: run `bench_quality.py gain`"):
         bench.probe(args)
+
+
+@pytest.mark.parametrize("command", ["gain", "fresh"])
+def test_an_override_typed_after_settings_is_refused_before_anything_runs(command, monkeypatch, capsys):
+    bench = load_benchmark("bench_quality")
+    monkeypatch.setattr(sys, "argv", ["bench_quality.py", command, "--settings", "hard@1", "model.anchor_sizes=auto"])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert ("'model.anchor_sizes=auto' is not a synth setting: expected NAME[@clinical signal in 0..1], NAME one of "
+            "demo, hard; put settings such as model.x=y before --settings") in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["bench_quality.py", command, "--settings", "hard@2"])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert "'hard@2' is not a synth setting" in capsys.readouterr().err
