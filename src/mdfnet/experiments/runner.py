@@ -28,6 +28,8 @@ import json
 import math
 import os
 import shutil
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
@@ -212,17 +214,32 @@ def run_all(tasks: Sequence[tuple], jobs: int, log: Log = print) -> list[tuple[s
         return [ensure_run(cfg, run_dir, splits, status, log) for cfg, run_dir, splits, status, _ in tasks]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+                             initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
         futures = [pool.submit(ensure_run, cfg, run_dir, splits, status, partial(_prefixed, label), False)
                    for cfg, run_dir, splits, status, label in tasks]
         return [f.result() for f in futures]
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
     from mdfnet.cli import one_line_warnings
 
     torch.set_num_threads(threads)
     one_line_warnings()
+    exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int, every: float = 2.0) -> threading.Thread:
+    """End this worker once ``parent`` is gone. A study killed by its process id alone (``kill PID``) leaves
+    its pool's workers running, still training into the run folders a rerun of the study then trains into
+    too; Ctrl-C reaches the whole process group, ``kill`` does not."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def _prefixed(prefix: str, message: str) -> None:
