@@ -32,7 +32,7 @@ def test_a_worker_ends_when_its_study_is_killed(tmp_path):
 
     script = tmp_path / "study.py"
     script.write_text(
-        "import os, sys, time\n"
+        "import os, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "from multiprocessing import get_context\n"
         "from mdfnet.experiments.runner import _init_worker\n"

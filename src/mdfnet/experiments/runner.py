@@ -228,7 +228,7 @@ def _init_worker(threads: int, parent: int) -> None:
     exit_with_parent(parent)
 
 
-def exit_with_parent(parent: int, every: float = 2.0) -> threading.Thread:
+def exit_with_parent(parent: int, every: float = 2.0) -> None:
     """End this worker once ``parent`` is gone. A study killed by its process id alone (``kill PID``) leaves
     its pool's workers running, still training into the run folders a rerun of the study then trains into
     too; Ctrl-C reaches the whole process group, ``kill`` does not."""
@@ -237,9 +237,7 @@ def exit_with_parent(parent: int, every: float = 2.0) -> threading.Thread:
             time.sleep(every)
         os._exit(1)
 
-    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _prefixed(prefix: str, message: str) -> None:
