@@ -11,7 +11,7 @@
         MODEL_CARD.md               the model card of best.pt (else last.pt): `train` writes it, `evaluate`
         model_card.json             refreshes it (mdfnet.engine.card)
         eval_<split>_<checkpoint>/  `mdfnet evaluate`: metrics.json, predictions.json, ground_truth.json,
-                                    cases.csv, PNGs
+                                    cases.csv, false_positives.csv, PNGs
 
     <study>/runs/<slug>/seed_<s>/   one run per (configuration, seed) of `mdfnet ablate`
 """
@@ -26,8 +26,8 @@ from mdfnet.errors import InputError
 
 CHECKPOINTS: tuple[str, ...] = ("best", "last")  # in the order a run's evaluation is looked for (the runner's rule)
 # The files of an evaluation folder.
-METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE = (
-    "metrics.json", "predictions.json", "ground_truth.json", "cases.csv")
+METRICS_FILE, PREDICTIONS_FILE, GROUND_TRUTH_FILE, CASES_FILE, FALSE_POSITIVES_FILE = (
+    "metrics.json", "predictions.json", "ground_truth.json", "cases.csv", "false_positives.csv")
 _SEED_FOLDER = re.compile(r"^seed_(\d+)$")
 
 

@@ -92,12 +92,12 @@ def test_subgroups_and_their_largest_gap(evaluated):
     assert metrics["AR_IoBB_0.50_subgroup_gap"] == pytest.approx(0.4)
 
 
-def test_cases_csv_has_a_row_per_detection_and_per_missed_lesion(evaluated):
+def test_cases_csv_has_a_row_per_detection_and_per_missed_lesion_and_false_positives_csv_their_sources(evaluated):
     _, out = evaluated
     cases = pd.read_csv(out / "cases.csv", dtype={"reading_id": str})
     assert list(cases.columns) == ["reading_id", "image_id", "patient", "class", "outcome", "score", "xmin", "ymin",
                                    "xmax", "ymax", "matched_xmin", "matched_ymin", "matched_xmax", "matched_ymax",
-                                   "IoBB"]
+                                   "IoBB", "lies_on"]
     assert cases["outcome"].value_counts().to_dict() == {"TP": 14, "FP": 6, "FN": 6}
     reading_9 = cases[cases["reading_id"] == "P2R000009"]
     assert list(reading_9["outcome"]) == ["FP", "FN"] and set(reading_9["patient"]) == {10_000_004}
@@ -107,6 +107,12 @@ def test_cases_csv_has_a_row_per_detection_and_per_missed_lesion(evaluated):
     assert pd.isna(fn["score"]) and [fn.xmin, fn.ymin, fn.xmax, fn.ymax] == [50, 40, 80, 65] and fn["IoBB"] == 0
     tp = cases[cases["reading_id"] == "P2R000001"].iloc[0]
     assert tp["outcome"] == "TP" and tp["IoBB"] == pytest.approx(1.0)
+    # the six far boxes lie on no lesion; the other classes have no detections
+    sources = pd.read_csv(out / "false_positives.csv").set_index("class")
+    assert sources.loc["Consolidation", ["detections", "TP", "FP on no lesion"]].tolist() == [10, 4, 6]
+    assert sources.loc["Enlarged cardiac silhouette", ["detections", "TP", "FP on no lesion"]].tolist() == [10, 10, 0]
+    assert sources.drop(columns=["detections", "TP", "FP on no lesion"]).to_numpy().sum() == 0
+    assert sources.loc["Atelectasis", "detections"] == 0
     assert [tp.matched_xmin, tp.matched_ymin, tp.matched_xmax, tp.matched_ymax] == [50, 40, 80, 65]
 
 

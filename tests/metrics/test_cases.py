@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mdfnet.metrics.cases import case_columns, case_table
+from mdfnet.metrics.cases import case_columns, case_table, false_positive_sources
 
 GT = {
     "images": [{"id": 1, "file_name": "R1", "patient_id": 7}, {"id": 2, "file_name": "R2", "patient_id": 7}],
@@ -27,7 +27,7 @@ DETS = [
 
 def test_rows_outcomes_and_overlaps_by_hand():
     table = case_table(GT, DETS)
-    assert list(table.columns) == case_columns() and case_columns("iou")[-1] == "IoU"
+    assert list(table.columns) == case_columns() and case_columns("iou")[-2] == "IoU"
     rows = [tuple(r) for r in table[["reading_id", "patient", "class", "outcome", "IoBB"]].itertuples(index=False)]
     assert rows == [("R1", 7, "Atelectasis", "TP", 0.5), ("R1", 7, "Atelectasis", "FP", 1.0),
                     ("R1", 7, "Consolidation", "FP", 0.25), ("R1", 7, "Consolidation", "FN", 0.25),
@@ -45,3 +45,42 @@ def test_iou_makes_the_first_detection_a_miss():
     # IoU 1/3 and 1/4 are below 0.5: both FP, the lesion missed with its best IoU 1/3
     assert list(atelectasis["outcome"]) == ["FP", "FP", "FN"]
     assert atelectasis["IoU"].tolist() == pytest.approx([1 / 3, 0.25, 1 / 3])
+
+
+# Where false positives lie: image 3 has an atelectasis and a consolidation side by side
+GT_LOOKALIKES = {
+    "images": [{"id": 3, "file_name": "R3"}],
+    "categories": [{"id": 1, "name": "Atelectasis"}, {"id": 2, "name": "Consolidation"}],
+    "annotations": [{"id": 1, "image_id": 3, "category_id": 1, "bbox": [0, 0, 10, 10]},
+                    {"id": 2, "image_id": 3, "category_id": 2, "bbox": [20, 0, 10, 10]}],
+}
+DETS_LOOKALIKES = [
+    {"image_id": 3, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},    # TP
+    {"image_id": 3, "category_id": 1, "bbox": [2, 2, 6, 6], "score": 0.8},      # FP inside its own lesion: a duplicate
+    {"image_id": 3, "category_id": 1, "bbox": [20, 0, 10, 10], "score": 0.7},   # FP on the consolidation
+    {"image_id": 3, "category_id": 1, "bbox": [5, 0, 20, 10], "score": 0.6},    # FP: IoBB 0.25 and 0.25, on none
+    {"image_id": 3, "category_id": 1, "bbox": [60, 60, 10, 10], "score": 0.05},  # FP on no lesion, under the cut
+    {"image_id": 3, "category_id": 2, "bbox": [0, 0, 8, 8], "score": 0.5},      # FP on the atelectasis
+    {"image_id": 3, "category_id": 2, "bbox": [16, 0, 12, 10], "score": 0.4},   # IoBB 10/12: TP
+]
+
+
+def test_false_positives_name_the_lesion_they_lie_on():
+    table = case_table(GT_LOOKALIKES, DETS_LOOKALIKES)
+    rows = [tuple(r) for r in table[["class", "outcome", "lies_on"]].fillna("").itertuples(index=False)]
+    assert rows == [("Atelectasis", "TP", ""), ("Atelectasis", "FP", "Atelectasis"),
+                    ("Atelectasis", "FP", "Consolidation"), ("Atelectasis", "FP", ""), ("Atelectasis", "FP", ""),
+                    ("Consolidation", "FP", "Atelectasis"), ("Consolidation", "TP", "")]
+    sources = false_positive_sources(table, ["Atelectasis", "Consolidation"], score_threshold=0.1)
+    assert list(sources.columns) == ["class", "detections", "TP", "FP on Atelectasis", "FP on Consolidation",
+                                     "FP on no lesion"]
+    assert sources.values.tolist() == [["Atelectasis", 4, 1, 1, 1, 1], ["Consolidation", 2, 1, 1, 0, 0]]
+
+
+def test_a_crowd_region_is_no_lesion_to_lie_on():
+    # image 2 of GT: the consolidation there is a crowd region; an atelectasis FP inside it lies on nothing
+    dets = [{"image_id": 2, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+            {"image_id": 2, "category_id": 1, "bbox": [50, 50, 10, 10], "score": 0.8}]
+    table = case_table(GT, dets)
+    fp = table[table["outcome"] == "FP"]
+    assert fp["lies_on"].tolist() == [""] and fp["xmin"].tolist() == [50]

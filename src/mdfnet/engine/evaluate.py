@@ -28,10 +28,11 @@ from mdfnet.engine.checkpoint import clinical_medians, load_checkpoint, model_fr
 from mdfnet.engine.runtime import pick_device
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
-from mdfnet.layout import CASES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE, RunLayout
+from mdfnet.layout import (CASES_FILE, FALSE_POSITIVES_FILE, GROUND_TRUTH_FILE, METRICS_FILE, PREDICTIONS_FILE,
+                           RunLayout)
 from mdfnet.metrics import coco_ground_truth, detections_to_coco, evaluate_detections
 from mdfnet.metrics.bootstrap import check_bootstrap_settings
-from mdfnet.metrics.cases import case_table
+from mdfnet.metrics.cases import case_table, false_positive_sources
 from mdfnet.metrics.coco import check_detections, check_ground_truth, patient_groups, read_json
 from mdfnet.metrics.evaluate import metrics_json
 from mdfnet.metrics.keys import KINDS, OVERLAP_LABELS, SELECTABLE, gap_key, metric_key
@@ -131,7 +132,10 @@ def evaluate_split(model: torch.nn.Module, cfg: Config, frame: pd.DataFrame, box
     out.mkdir(parents=True, exist_ok=True)
     (out / PREDICTIONS_FILE).write_text(json.dumps(detections))
     (out / GROUND_TRUTH_FILE).write_text(json.dumps(gt))
-    case_table(gt, detections).to_csv(out / CASES_FILE, index=False)
+    cases = case_table(gt, detections)
+    cases.to_csv(out / CASES_FILE, index=False)
+    classes = [c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"])]
+    false_positive_sources(cases, classes, metrics["count_threshold"]).to_csv(out / FALSE_POSITIVES_FILE, index=False)
     if plots:
         from mdfnet.report.figures import evaluation_figures
 
@@ -183,7 +187,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     ``n_resamples`` patient-bootstrap resamples drawn with ``seed``; counts; PR and FROC curves; FROC
     sensitivities and mFROC; AP/AR per subgroup and their largest gap: see :func:`split_metrics`),
     ``predictions.json`` (COCO results), ``ground_truth.json`` (with patient ids), ``cases.csv`` (one row
-    per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`) and, with ``plots``,
+    per detection and per missed lesion, :func:`~mdfnet.metrics.cases.case_table`), ``false_positives.csv``
+    (per class, where its false positives at the counts' score cut lie: on which class's lesions, or on
+    none; :func:`~mdfnet.metrics.cases.false_positive_sources`) and, with ``plots``,
     PNG figures (AP/AR against the threshold, PR, FROC, subgroups, overlays); with ``explain`` (one more
     read of the clinical branch and RoI heads per value and film), ``explanations.json`` and
     ``effects_missing.png`` / ``effects_median.png`` (:func:`explain_split`). Then the run's model card

@@ -5,9 +5,16 @@ Outcomes follow the matching AP uses at one overlap threshold (COCO's greedy mat
 ``FN`` a lesion no detection matched, ``ignored`` a detection matched to a crowd region (or outside
 COCO's area range), which AP leaves out. Only detections kept by the score cut and the ``max_dets`` cut
 appear.
+
+A false positive that lies on a lesion of another class (an atelectasis called on a consolidation) is a
+different error from one on no lesion at all: the first is what look-alike findings cost, and what the
+clinical data should remove. ``lies_on`` names that class, and :func:`false_positive_sources` counts
+both kinds per class.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -24,9 +31,9 @@ OUTCOME_ORDER = {"TP": 0, "FP": 0, "ignored": 0, "FN": 1}  # detections first, t
 
 def case_columns(overlap: str = "iobb") -> list[str]:
     """``reading_id, image_id, patient, class, outcome, score, xmin, ymin, xmax, ymax, matched_xmin, ...,
-    matched_ymax, IoBB`` (``IoU`` when ``overlap="iou"``)."""
+    matched_ymax, IoBB, lies_on`` (``IoU`` when ``overlap="iou"``)."""
     return ["reading_id", "image_id", "patient", "class", "outcome", "score", *BOX, *MATCHED_BOX,
-            OVERLAP_LABELS[overlap]]
+            OVERLAP_LABELS[overlap], "lies_on"]
 
 
 def case_table(gt: dict, dets: list[dict], *, overlap: str = "iobb", threshold: float = 0.5, max_dets: int = 10,
@@ -39,8 +46,10 @@ def case_table(gt: dict, dets: list[dict], *, overlap: str = "iobb", threshold: 
     (the detection's; the lesion's for FN), the ``matched_`` lesion's box (TP only), and the overlap
     (``IoBB`` or ``IoU``): with the matched lesion for a TP; for a FP, the largest with any lesion of its
     class in the image (a near miss shows as, say, 0.45); for a FN, the largest of any kept detection of
-    its class; 0 when there is none. Rows by image id, class id, then detections by descending score,
-    then the lesions missed.
+    its class; 0 when there is none. ``lies_on`` (FP only, else empty): the class of a lesion the detection
+    overlaps at ``threshold`` or more, its own (a second detection of a lesion already found) when there is
+    one, else the other class's it overlaps most; empty for a false positive on no lesion. Rows by image id,
+    class id, then detections by descending score, then the lesions missed.
     """
     with gc_paused():
         matching = Matching(gt, dets, overlap=overlap, max_dets=max_dets, max_dets_per=max_dets_per,
@@ -63,6 +72,8 @@ def case_table(gt: dict, dets: list[dict], *, overlap: str = "iobb", threshold: 
     names = {c["id"]: c["name"] for c in matching.categories}
     images = {image["id"]: image for image in gt["images"]}
     detections = _frame(kept, outcome, kept.score, det_best, matched_box, names, images, overlap)
+    under = _lesion_under(kept, gts.take(np.flatnonzero(~gts.crowd)), overlap, threshold)
+    detections["lies_on"] = [names[c] if o == "FP" and c else "" for o, c in zip(outcome, under.tolist())]
     lesions = gts.take(np.flatnonzero(missed))
     misses = _frame(lesions, np.full(len(lesions), "FN", object), np.full(len(lesions), np.nan),
                     gt_best[missed], np.full((len(lesions), 4), np.nan), names, images, overlap)
@@ -82,9 +93,51 @@ def _frame(boxes: Boxes, outcome: np.ndarray, score: np.ndarray, best: np.ndarra
         "class": [names[c] for c in boxes.category.tolist()],
         "outcome": outcome, "score": score,
         **dict(zip(BOX, _xyxy(boxes.xywh).T)), **dict(zip(MATCHED_BOX, matched_box.T)),
-        OVERLAP_LABELS[overlap]: best,
+        OVERLAP_LABELS[overlap]: best, "lies_on": "",
     }
     return pd.DataFrame(columns, columns=case_columns(overlap))
+
+
+def false_positive_sources(cases: pd.DataFrame, classes: list[str], score_threshold: float = 0.1) -> pd.DataFrame:
+    """Per class, its counted detections at ``score >= score_threshold`` and where they lie.
+
+    ``cases``: a :func:`case_table`. One row per class of ``classes`` (in that order), columns ``class``,
+    ``detections`` (TP + FP), ``TP``, ``FP on <class>`` for every class (on the row's own class: second
+    detections of lesions already found) and ``FP on no lesion``. ``mdfnet evaluate`` cuts at its counts'
+    score, 0.1.
+    """
+    kept = cases[cases["outcome"].isin(["TP", "FP"]) & (cases["score"] >= score_threshold)]
+    rows = []
+    for name in classes:
+        mine = kept[kept["class"] == name]
+        false = mine[mine["outcome"] == "FP"]
+        on = false["lies_on"].fillna("")
+        rows.append({"class": name, "detections": len(mine), "TP": int((mine["outcome"] == "TP").sum()),
+                     **{f"FP on {other}": int((on == other).sum()) for other in classes},
+                     "FP on no lesion": int((on == "").sum())})
+    return pd.DataFrame(rows, columns=["class", "detections", "TP", *(f"FP on {c}" for c in classes),
+                                       "FP on no lesion"])
+
+
+def _lesion_under(dets: Boxes, gts: Boxes, overlap: str, threshold: float) -> np.ndarray:
+    """``[D]``: the category id of a lesion in each detection's image that it overlaps at ``threshold`` or
+    more: its own class's when there is one, else the other class's it overlaps most; 0 where there is none.
+    ``dets`` grouped by image (as kept), ``gts`` by (image, category)."""
+    def by_image(boxes: Boxes) -> Boxes:  # one group per image: the pairs overlap_matrices forms are images
+        return dataclasses.replace(boxes, category=np.zeros_like(boxes.category))
+
+    under = np.zeros(len(dets), np.int64)
+    d_start, g_start = _group_starts(by_image(dets)), _group_starts(by_image(gts))
+    for (image, _), rows in overlap_matrices(by_image(dets), by_image(gts), overlap).items():
+        values = np.asarray(rows, np.float64)  # [detections of the image, lesions of the image]
+        d, g = d_start[(image, 0)], g_start[(image, 0)]
+        det_class, gt_class = dets.category[d:d + values.shape[0]], gts.category[g:g + values.shape[1]]
+        same = det_class[:, None] == gt_class[None, :]
+        own = same & (values >= threshold)
+        best = np.where(own, values + 1.0, values).argmax(axis=1)  # its own class's first, then the largest
+        reached = values[np.arange(len(best)), best] >= threshold
+        under[d:d + len(best)] = np.where(reached, gt_class[best], 0)
+    return under
 
 
 def _best_overlaps(dets: Boxes, gts: Boxes, overlap: str) -> tuple[np.ndarray, np.ndarray]:
