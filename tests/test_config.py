@@ -18,6 +18,7 @@ model.variant              mdf2         expected one of baseline, msf1d, msf3d, 
 model.detector             detr         expected one of maskrcnn, retinanet, fcos
 model.feature_stride       24           expected one of 8, 16, 32
 model.fusion_1d            sum          expected one of concat, film
+model.clinical_prior       often        expected true or false
 model.rpn_proposals        [300]        expected a list of 2 proposal counts (training, testing), each a whole number >= 1
 model.box_samples          0            expected a whole number >= 1
 model.backbone             vgg16        expected one of mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50, efficientnet_b0, densenet121, convnext_tiny

@@ -42,6 +42,9 @@ class ModelConfig:
     image_size: int = 512                 # images are resized straight to this square (aspect not kept)
     fusion: str = "sum"                   # 3D fusion operator (mdfnet.model.FUSIONS)
     fusion_1d: str = "concat"             # 1D fusion into the box head: concat (paper) | film (FUSIONS_1D)
+    # ours, with 1D fusion: the clinical vector also shifts each class's logit (a per-image prior over the
+    # findings, Bayes' rule's log-prior term; mdfnet.model.heads.ClinicalPrior), in every detector
+    clinical_prior: bool = False
     spatialiser: str = "paper"            # paper (9 up-blocks -> 3xSxS + 2nd backbone) | lite
     clinical_features: tuple[str, ...] | None = None  # None = all of the cohort's; or a subset (feature ablation)
     clinical_dim: int = 64                # width of the clinical vector fed to both fusions
@@ -132,7 +135,7 @@ DETECTOR_SETTINGS: dict[str, tuple[str, ...]] = {
 # only these change (mdfnet.experiments.runner). The data-side clinical jitter is not here: it draws random
 # numbers in the training loader even for a baseline.
 CLINICAL_PATH_SETTINGS: tuple[str, ...] = (
-    "train.clinical_weight_decay", "model.fusion", "model.fusion_1d", "model.spatialiser",
+    "train.clinical_weight_decay", "model.fusion", "model.fusion_1d", "model.clinical_prior", "model.spatialiser",
     "model.clinical_features", "model.clinical_dim", "model.missing_indicators")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -411,6 +414,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "image_size": whole(32, multiple_of=32, why=" (the backbones' stride)"),
         "fusion": one_of(_registry("mdfnet.model", "FUSIONS")),
         "fusion_1d": one_of(_registry("mdfnet.model.heads", "FUSIONS_1D")),
+        "clinical_prior": BOOLEAN,
         "spatialiser": one_of(_registry("mdfnet.model", "SPATIALISERS")),
         # checked against the cohort's schema when training starts (a --coco cohort names its own features)
         "clinical_features": optional(Rule(lambda v: (isinstance(v, tuple) and len(v) > 0 and len(set(v)) == len(v)

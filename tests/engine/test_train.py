@@ -146,6 +146,7 @@ def test_a_baseline_trains_weight_for_weight_the_same_whatever_the_clinical_path
 
     plain = make_config(tiny_cohort, variant="baseline", epochs=1, clinical_weight_decay=None)
     other = apply_overrides(plain, ["train.clinical_weight_decay=0.5", "model.fusion=hadamard", "model.fusion_1d=concat",
+                                    "model.clinical_prior=true",
                                     "model.spatialiser=paper", "model.clinical_features=[age]",
                                     "model.clinical_dim=8", "model.missing_indicators=false"])
     changed = {f"{s}.{k}" for s in ("model", "data", "train") for k, v in plain.to_dict()[s].items()

@@ -269,3 +269,45 @@ def test_preset_values_of_mask_rcnn_settings_are_not_refused():
     paper = mdfnet.build_model("mdf", preset="paper", image_size=S, detector="fcos", fpn=True,
                                pretrained_backbone=None)
     assert paper.anchors is None and type(paper.clinical_branch).__name__ == "PaperClinicalBranch"
+
+
+def test_prior_logits_shift_each_class_at_every_anchor_in_torchvisions_channel_order():
+    from mdfnet.model.onestage import PriorLogits
+
+    conv = torch.nn.Conv2d(4, 3 * 2, kernel_size=1)  # 3 anchors x 2 classes
+    prior = PriorLogits(conv, classes=2, clinical_dim=5)
+    x = torch.randn(2, 4, 3, 3)
+    prior.vector = torch.randn(2, 5)
+    torch.testing.assert_close(prior(x), conv(x), rtol=0, atol=0)  # zero offsets at init
+    with torch.no_grad():
+        prior.clinical_prior.linear.bias.copy_(torch.tensor([1.0, 10.0]))
+    shift = torch.tensor([1.0, 10.0, 1.0, 10.0, 1.0, 10.0])  # channel a * K + k gets class k's offset
+    torch.testing.assert_close(prior(x), conv(x) + shift[None, :, None, None])
+    prior.vector = None
+    with pytest.raises(RuntimeError, match="call it through the detector"):
+        prior(x)
+
+
+@pytest.mark.parametrize("detector", ONE_STAGE)
+def test_clinical_prior_starts_as_without_it_then_learns_from_the_vector(detector):
+    torch.manual_seed(0)
+    plain = _build(detector, "msf1d", box_score_thresh=0.0).eval()
+    torch.manual_seed(0)
+    model = _build(detector, "msf1d", box_score_thresh=0.0, clinical_prior=True)
+    assert type(model.head.classification_head.cls_logits).__name__ == "PriorLogits"
+    images, clinical, targets = _batch()
+    model.clinical_encoder.set_statistics(*fit_statistics(clinical))
+    plain.clinical_encoder.set_statistics(*fit_statistics(clinical))
+
+    def scores(m, c):
+        with torch.no_grad():
+            return m.eval()(images, c)[0]["scores"]
+
+    torch.testing.assert_close(scores(model, clinical), scores(plain, clinical), rtol=0, atol=0)
+    # FiLM's weights are zero: only the offsets get a gradient from the vector in the first step
+    model.head.classification_head.conv[-1].film.requires_grad_(False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()(images, clinical, targets)["loss"].backward()
+    optimizer.step()
+    assert model.head.classification_head.cls_logits.clinical_prior.linear.weight.abs().sum() > 0
+    assert not torch.equal(scores(model, clinical), scores(model, clinical.flip(0)))

@@ -138,3 +138,34 @@ def test_pool_shared_equals_roi_align_row_by_row(fused):
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
     assert pool_shared(pool, features, [boxes, boxes.clone(), boxes], shapes) is None  # not the same proposals
     assert pool_shared(pool, features, [boxes] * 3, [(256, 256), (256, 256), (224, 256)]) is None
+
+
+@pytest.mark.parametrize("fusion_1d", ["film", "concat"])
+def test_prior_predictor_adds_the_vectors_class_offsets_to_the_box_heads_logits(fusion_1d):
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+
+    from mdfnet.model.clinical import is_clinical_parameter
+    from mdfnet.model.heads import FUSIONS_1D, PriorPredictor
+
+    torch.manual_seed(0)
+    head = FUSIONS_1D[fusion_1d](pooled=12, clinical_dim=3, hidden=5, pass_vector=True)
+    plain = FUSIONS_1D[fusion_1d](pooled=12, clinical_dim=3, hidden=5)
+    plain.load_state_dict(head.state_dict())
+    predictor = PriorPredictor(FastRCNNPredictor(5, num_classes=4), clinical_dim=3)
+    pooled, vector = torch.randn(6, 12), torch.randn(6, 3)
+    x = torch.cat([pooled, vector], dim=1)
+    # the head passes each RoI's vector on, after its own output
+    torch.testing.assert_close(head(x), torch.cat([plain(x), vector], dim=1), rtol=0, atol=0)
+    hidden = plain(x)
+    logits, deltas = predictor(head(x))
+    assert logits.shape == (6, 4) and deltas.shape == (6, 16)
+    torch.testing.assert_close(logits, predictor.cls_score(hidden))  # zero offsets at init
+    with torch.no_grad():
+        predictor.clinical_prior.linear.weight[2] = torch.tensor([1.0, 0.0, -2.0])  # class 2: v0 - 2 v2
+    logits, deltas2 = predictor(head(x))
+    expected = predictor.cls_score(hidden)
+    expected[:, 2] += vector[:, 0] - 2 * vector[:, 2]
+    torch.testing.assert_close(logits, expected)
+    torch.testing.assert_close(deltas2, deltas, rtol=0, atol=0)  # the boxes do not read the vitals
+    names = [n for n, _ in predictor.named_parameters()]
+    assert [n for n in names if is_clinical_parameter(n)] == ["clinical_prior.linear.weight", "clinical_prior.linear.bias"]

@@ -28,9 +28,10 @@ from mdfnet.model.backbones import FPN_LEVELS, build_backbone
 from mdfnet.model.clinical import ClinicalEncoder, own_random_stream
 from mdfnet.model.detector import MDFNet
 from mdfnet.model.fusion import FUSIONS
-from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool
+from mdfnet.model.heads import FUSIONS_1D, FusedRoIPool, PriorPredictor
 from mdfnet.model.loss import FCOS_LOSS_TERMS, LOSS_TERMS, LOSS_WEIGHTINGS, RETINANET_LOSS_TERMS
-from mdfnet.model.onestage import HEAD_FUSIONS_1D, MDFFCOS, FusedBackbone, MDFRetinaNet, OneStageFusion
+from mdfnet.model.onestage import (HEAD_FUSIONS_1D, MDFFCOS, FusedBackbone, MDFRetinaNet, OneStageFusion,
+                                   prior_classification_head)
 from mdfnet.model.spatialise import SPATIALISERS
 from mdfnet.model.weights import pretrained_file
 
@@ -126,9 +127,10 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None,
         pre_nms_top_n=proposals, post_nms_top_n=proposals, nms_thresh=cfg.rpn_nms_thresh,
     )
     pooled = C * 7 * 7
+    prior = variant.fuse_1d and cfg.clinical_prior
     if variant.fuse_1d:
         box_pool = FusedRoIPool(levels, output_size=7, sampling_ratio=2)
-        box_head = FUSIONS_1D[cfg.fusion_1d](pooled, D, cfg.box_head_dim)
+        box_head = FUSIONS_1D[cfg.fusion_1d](pooled, D, cfg.box_head_dim, pass_vector=prior)
     else:
         box_pool = MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=2)
         box_head = TwoMLPHead(pooled, cfg.box_head_dim)
@@ -137,8 +139,11 @@ def build_from_config(cfg: ModelConfig, anchors: Anchors | None = None,
         mask_parts = dict(mask_roi_pool=MultiScaleRoIAlign(levels, output_size=14, sampling_ratio=2),
                           mask_head=MaskRCNNHeads(C, (256, 256, 256, 256), 1),
                           mask_predictor=MaskRCNNPredictor(256, 256, schema.num_classes))
+    predictor = FastRCNNPredictor(cfg.box_head_dim, schema.num_classes)
+    if prior:  # the box head hands each RoI's vector on to the class logits' offsets
+        predictor = PriorPredictor(predictor, D)
     roi_heads = RoIHeads(
-        box_pool, box_head, FastRCNNPredictor(cfg.box_head_dim, schema.num_classes),
+        box_pool, box_head, predictor,
         fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=cfg.box_samples, positive_fraction=0.25,
         bbox_reg_weights=None, score_thresh=cfg.box_score_thresh, nms_thresh=cfg.box_nms_thresh,
         detections_per_img=cfg.detections_per_img, **mask_parts,
@@ -200,6 +205,8 @@ def _build_one_stage(cfg: ModelConfig, variant: Variant, make_backbone, anchors:
     )
     if variant.fuse_1d:
         HEAD_FUSIONS_1D[cfg.fusion_1d](model.head.classification_head, cfg.clinical_dim)
+        if cfg.clinical_prior:
+            prior_classification_head(model.head.classification_head, cfg.clinical_dim)
     model.schema = schema  # classes and clinical columns; saved in every checkpoint
     model.anchors = anchors
     return model

@@ -123,13 +123,15 @@ def _embed(codes: torch.Tensor, feature: Feature, embedding: nn.Embedding) -> to
     return torch.where(missing[:, None], embedding.weight.mean(0, keepdim=True), embedded)
 
 
-CLINICAL_MODULES = ("clinical_encoder", "clinical_branch", "film")  # the clinical path's module names
+# the clinical path's module names
+CLINICAL_MODULES = ("clinical_encoder", "clinical_branch", "film", "clinical_prior")
 
 
 def is_clinical_parameter(name: str) -> bool:
     """Whether a parameter (by its name in the model) belongs to the clinical path: the encoder's embeddings,
-    the 3D branch (spatialiser and its backbone), FiLM in the box head or a one-stage head. The paper's concat
-    1D fusion has no module of its own (the vector's weights are 64 columns of the box head's ``fc6``)."""
+    the 3D branch (spatialiser and its backbone), FiLM in the box head or a one-stage head, and the class-logit
+    offsets of ``model.clinical_prior``. The paper's concat 1D fusion has no module of its own (the vector's
+    weights are 64 columns of the box head's ``fc6``)."""
     return any(part in CLINICAL_MODULES for part in name.split("."))
 
 

@@ -9,6 +9,9 @@ flattens ``[R, C, 7, 7] -> [R, C*49]`` and appends the clinical vector of each R
 then reads 3136 + 64 = 3200 inputs in the paper configuration. :class:`FiLMBoxHead` instead splits the
 vector off again and uses it to scale and shift the head's hidden features.
 
+With ``model.clinical_prior`` (ours) the box head also hands each RoI's vector on (``[R, hidden + D]``) to
+:class:`PriorPredictor`, which adds :class:`ClinicalPrior`'s per-class offsets to the class logits.
+
 :class:`EveryBox` wraps a model's RoI heads to return every class's box and score for every proposal
 (for explanations, which follow a finding's own box through re-reads).
 """
@@ -43,16 +46,17 @@ class FusedRoIPool(MultiScaleRoIAlign):
 class FiLMBoxHead(nn.Module):
     """Ours: torchvision's two-layer box head with FiLM of its hidden layer by the clinical vector.
 
-    ``[R, P + D] -> [R, hidden]``: ``h = relu(fc6(pooled))``, ``(gamma, beta) = film(vector)``,
+    ``[R, P + D] -> [R, hidden]`` (``[R, hidden + D]`` with ``pass_vector``): ``h = relu(fc6(pooled))``,
+    ``(gamma, beta) = film(vector)``,
     ``out = relu(fc7(h * (1 + gamma) + beta))``. Concatenation leaves the vector's 64 inputs among 3,136
     pooled ones, and SGD from random init barely moved their weights in our probes; FiLM lets the vector
     gate every hidden unit (it can turn "an opacity" into "a consolidation"), and starts as the plain head
     (zero-initialised ``film``), so the image path is undisturbed at init.
     """
 
-    def __init__(self, pooled: int, clinical_dim: int, hidden: int) -> None:
+    def __init__(self, pooled: int, clinical_dim: int, hidden: int, pass_vector: bool = False) -> None:
         super().__init__()
-        self.clinical_dim = clinical_dim
+        self.clinical_dim, self.pass_vector = clinical_dim, pass_vector
         self.fc6 = nn.Linear(pooled, hidden)
         self.fc7 = nn.Linear(hidden, hidden)
         with own_random_stream():  # fc6, fc7 and what follows are drawn as for the image-only head
@@ -63,16 +67,67 @@ class FiLMBoxHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled, vector = x[:, :-self.clinical_dim], x[:, -self.clinical_dim:]
         gamma, beta = self.film(vector).chunk(2, dim=1)
-        return F.relu(self.fc7(F.relu(self.fc6(pooled)) * (1 + gamma) + beta))
+        return _passing_vector(self, F.relu(self.fc7(F.relu(self.fc6(pooled)) * (1 + gamma) + beta)), x)
 
 
-def concat_box_head(pooled: int, clinical_dim: int, hidden: int) -> nn.Module:
-    """The paper's 1D fusion: the box head reads pooled features and vector alike (``fc6: P + D -> hidden``)."""
-    return TwoMLPHead(pooled + clinical_dim, hidden)
+class ConcatBoxHead(TwoMLPHead):
+    """The paper's 1D fusion: torchvision's two-layer box head reading pooled features and vector alike
+    (``fc6: P + D -> hidden``), ``[R, P + D] -> [R, hidden]``."""
+
+    def __init__(self, pooled: int, clinical_dim: int, hidden: int, pass_vector: bool = False) -> None:
+        super().__init__(pooled + clinical_dim, hidden)
+        self.clinical_dim, self.pass_vector = clinical_dim, pass_vector
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _passing_vector(self, super().forward(x), x)
 
 
-# 1D fusion operators: name -> box-head builder (pooled, clinical_dim, hidden)
-FUSIONS_1D = {"concat": concat_box_head, "film": FiLMBoxHead}
+def _passing_vector(head: nn.Module, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A box head's output, with each RoI's clinical vector (the last ``clinical_dim`` inputs) appended when
+    the head's ``pass_vector`` is set (for :class:`PriorPredictor`): ``[R, hidden (+ D)]``."""
+    return torch.cat([out, x[:, -head.clinical_dim:]], dim=1) if head.pass_vector else out
+
+
+class ClinicalPrior(nn.Module):
+    """Ours (``model.clinical_prior``): one logit offset per class from the clinical vector, ``[N, D] -> [N, K]``,
+    zero-initialised, so a detector starts as without it.
+
+    Added to a classifier's logits it is the log-prior term of Bayes' rule: the film says what a finding
+    looks like, the vitals how likely each finding is in this patient. FiLM and concatenation act inside the
+    head, on the features that look-alike findings share (an atelectasis and a consolidation are drawn by
+    one renderer); this term reaches each class's score directly, so fever can favour a consolidation over
+    an atelectasis on the very same opacity (README: "Where the false positives lie").
+    """
+
+    def __init__(self, clinical_dim: int, classes: int) -> None:
+        super().__init__()
+        with own_random_stream():  # the image path draws as without it
+            self.linear = nn.Linear(clinical_dim, classes)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, vector: torch.Tensor) -> torch.Tensor:
+        return self.linear(vector)
+
+
+class PriorPredictor(nn.Module):
+    """torchvision's ``FastRCNNPredictor`` (its ``cls_score`` and ``bbox_pred``) with :class:`ClinicalPrior` on
+    the class logits: ``[R, hidden + D] -> (logits [R, K + 1], deltas [R, 4 (K + 1)])``, the vector being
+    what the box head passes on (``pass_vector``)."""
+
+    def __init__(self, predictor: nn.Module, clinical_dim: int) -> None:
+        super().__init__()
+        self.cls_score, self.bbox_pred = predictor.cls_score, predictor.bbox_pred
+        self.clinical_dim = clinical_dim
+        self.clinical_prior = ClinicalPrior(clinical_dim, predictor.cls_score.out_features)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, vector = x[:, :-self.clinical_dim], x[:, -self.clinical_dim:]
+        return self.cls_score(hidden) + self.clinical_prior(vector), self.bbox_pred(hidden)
+
+
+# 1D fusion operators: name -> box-head builder (pooled, clinical_dim, hidden, pass_vector=False)
+FUSIONS_1D = {"concat": ConcatBoxHead, "film": FiLMBoxHead}
 
 
 class EveryBox(nn.Module):

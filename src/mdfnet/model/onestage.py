@@ -15,7 +15,9 @@ Data flow (``S`` = image size, ``C`` = map channels, ``D`` = clinical vector wid
   :class:`FiLM2d` scales and shifts that map's channels by the vector; ``concat``: :class:`TiledVector` appends
   the vector to every location, so the last conv (``C + D -> classes``) reads image features and clinical
   vector alike, as the paper's box head does. Both start as torchvision's head (zero-initialised clinical
-  weights): at init the head predicts from the maps alone, whatever the vector.
+  weights): at init the head predicts from the maps alone, whatever the vector. ``model.clinical_prior``
+  adds :class:`PriorLogits`: per-class offsets from the vector on every location's class logits, as on
+  Mask R-CNN's box classifier.
 
 torchvision's detectors hand only the image batch to the backbone and only the maps to the head, so the
 parts that need the clinical vector read it from their ``vector`` attribute, which the detector's
@@ -40,6 +42,7 @@ from torchvision.ops import boxes as box_ops
 
 from mdfnet.model.detector import check_inputs, fuse_levels
 from mdfnet.model.fusion import FiLMFusion
+from mdfnet.model.heads import ClinicalPrior
 
 
 class ReadsClinical(nn.Module):
@@ -107,6 +110,27 @@ def concat_classification_head(head: nn.Module, clinical_dim: int) -> None:
         head.cls_logits.weight.zero_()
         head.cls_logits.weight[:, : old.in_channels] = old.weight
         head.cls_logits.bias.copy_(old.bias)
+
+
+class PriorLogits(ReadsClinical):
+    """A classification head's last conv with :class:`~mdfnet.model.heads.ClinicalPrior`: ``[N, C', h, w] ->
+    [N, A * K, h, w]``, the logit of class ``k`` at each of the ``A`` anchors (FCOS: one point) of every location
+    shifted by the image's offset ``k`` (torchvision orders the channels anchor by anchor, ``a * K + k``)."""
+
+    def __init__(self, conv: nn.Conv2d, classes: int, clinical_dim: int) -> None:
+        super().__init__()
+        self.conv = conv
+        self.anchors = conv.out_channels // classes
+        self.clinical_prior = ClinicalPrior(clinical_dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        offsets = self.clinical_prior(self.clinical().to(x.dtype))  # [N, K]
+        return self.conv(x) + offsets.repeat(1, self.anchors)[:, :, None, None]
+
+
+def prior_classification_head(head: nn.Module, clinical_dim: int) -> None:
+    """``model.clinical_prior``: :class:`PriorLogits` around the head's last conv (after any 1D fusion)."""
+    head.cls_logits = PriorLogits(head.cls_logits, head.num_classes, clinical_dim)
 
 
 # 1D fusion into a one-stage classification head: model.fusion_1d -> in-place edit (head, clinical_dim);
