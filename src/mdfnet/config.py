@@ -137,6 +137,11 @@ DETECTOR_SETTINGS: dict[str, tuple[str, ...]] = {
 CLINICAL_PATH_SETTINGS: tuple[str, ...] = (
     "train.clinical_weight_decay", "model.fusion", "model.fusion_1d", "model.clinical_prior", "model.spatialiser",
     "model.clinical_features", "model.clinical_dim", "model.missing_indicators")
+# Of those, the ones that only the 1D fusion (into the box or classification head) reads, and the ones only the
+# 3D fusion (of the maps) reads: a variant without that fusion trains the same with any value of them
+# (mdfnet.model.unread_settings).
+FUSION_1D_SETTINGS: tuple[str, ...] = ("model.fusion_1d", "model.clinical_prior")
+FUSION_3D_SETTINGS: tuple[str, ...] = ("model.fusion", "model.spatialiser")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # both backbones from ImageNet, as the authors started; their anchors exactly (made for 512 px)

@@ -139,19 +139,27 @@ def test_clinical_weight_decay_puts_the_clinical_path_in_a_group_of_its_own(tiny
     assert len(image["params"]) + len(clinical["params"]) == len(named)
 
 
-def test_a_baseline_trains_weight_for_weight_the_same_whatever_the_clinical_path_settings(tiny_cohort, tmp_path,
-                                                                                          make_config, one_thread):
-    # what lets a study reuse its baselines when only CLINICAL_PATH_SETTINGS change (experiments/runner.py)
-    from mdfnet.config import CLINICAL_PATH_SETTINGS, apply_overrides
+UNREAD = {  # a value other than make_config's for every setting the variant never reads
+    "baseline": ["train.clinical_weight_decay=0.5", "model.fusion=hadamard", "model.fusion_1d=concat",
+                 "model.clinical_prior=true", "model.spatialiser=paper", "model.clinical_features=[age]",
+                 "model.clinical_dim=8", "model.missing_indicators=false"],
+    "msf3d": ["model.fusion_1d=concat", "model.clinical_prior=true"],
+    "msf1d": ["model.fusion=hadamard", "model.spatialiser=paper"],
+}
 
-    plain = make_config(tiny_cohort, variant="baseline", epochs=1, clinical_weight_decay=None)
-    other = apply_overrides(plain, ["train.clinical_weight_decay=0.5", "model.fusion=hadamard", "model.fusion_1d=concat",
-                                    "model.clinical_prior=true",
-                                    "model.spatialiser=paper", "model.clinical_features=[age]",
-                                    "model.clinical_dim=8", "model.missing_indicators=false"])
+
+@pytest.mark.parametrize("variant", UNREAD)
+def test_a_variant_trains_weight_for_weight_the_same_whatever_the_settings_it_does_not_read(
+        variant, tiny_cohort, tmp_path, make_config, one_thread):
+    # what lets a study reuse its runs when only these change (experiments/runner.py)
+    from mdfnet.config import apply_overrides
+    from mdfnet.model import unread_settings
+
+    plain = make_config(tiny_cohort, variant=variant, epochs=1, clinical_weight_decay=None)
+    other = apply_overrides(plain, UNREAD[variant])
     changed = {f"{s}.{k}" for s in ("model", "data", "train") for k, v in plain.to_dict()[s].items()
                if other.to_dict()[s][k] != v}
-    assert changed == set(CLINICAL_PATH_SETTINGS)
+    assert changed == set(unread_settings(variant))
     train(plain, tmp_path / "a", log=lambda *_: None)
     train(other, tmp_path / "b", log=lambda *_: None)
     a, b = load_checkpoint(tmp_path / "a" / "last.pt")["model"], load_checkpoint(tmp_path / "b" / "last.pt")["model"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mdfnet.config import preset
+from mdfnet.config import apply_overrides, preset
 from mdfnet.engine.checkpoint import load_checkpoint
 from mdfnet.errors import InputError
 from mdfnet.experiments import run_study, study_specs
@@ -110,3 +110,18 @@ def test_a_run_folder_without_last_pt_is_deleted_and_trained_again(tiny_cohort, 
     runner.ensure_run(cfg, run_dir, ("val", "test"), "restarting", log=lambda *_: None)
     assert "stale" not in (run_dir / "config.yaml").read_text()
     assert runner.run_status(cfg, run_dir, ("val", "test")) == "reused"
+
+
+def test_a_run_may_differ_only_in_settings_its_variant_never_reads(tiny_cohort, tmp_path):
+    # MSF-Net 3D has no 1D fusion: a study that turns on model.clinical_prior reuses it, not one that changes
+    # its 3D fusion (the weights are checked equal in tests/engine/test_train.py)
+    def config(variant, *overrides):
+        return apply_overrides(preset("fast"), [f"model.variant={variant}", f"data.cohort={tiny_cohort}", *overrides])
+
+    saved = config("msf3d").to_dict()
+    runner._check_same_config(config("msf3d", "model.clinical_prior=true", "model.fusion_1d=concat"), saved, tmp_path)
+    with pytest.raises(InputError, match=r"model.fusion: run has 'sum', study wants 'hadamard'"):
+        runner._check_same_config(config("msf3d", "model.fusion=hadamard"), saved, tmp_path)
+    saved = config("mdf").to_dict()
+    with pytest.raises(InputError, match=r"model.clinical_prior: run has False, study wants True"):
+        runner._check_same_config(config("mdf", "model.clinical_prior=true"), saved, tmp_path)

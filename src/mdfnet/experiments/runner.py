@@ -13,9 +13,11 @@ A run is *finished* when ``last.pt`` holds the configured number of epochs, ``be
 split's metrics exist with the statistics this version writes (intervals, subgroups): it is reused as is
 (an older evaluation is redone from the same checkpoint). A run with fewer epochs in ``last.pt`` is resumed;
 a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
-whose saved config differs from the study's is an error, never silently reused; the one exception is a
-baseline differing only in settings of the clinical path it does not have (``CLINICAL_PATH_SETTINGS``), which
-trains weight for weight the same, so changing e.g. ``train.clinical_weight_decay`` retrains only the fused runs.
+whose saved config differs from the study's is an error, never silently reused; the one exception is a run
+differing only in settings its variant never reads (:func:`mdfnet.model.unread_settings`: a baseline's whole
+clinical path, MSF-Net 3D's 1D fusion, MSF-Net 1D's 3D fusion), which it trains weight for weight the same
+with, so changing e.g. ``train.clinical_weight_decay`` retrains only the fused runs, and
+``model.clinical_prior`` only those with 1D fusion.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is
@@ -40,8 +42,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mdfnet.config import (CLINICAL_PATH_SETTINGS, Config, apply_overrides, check_detector_settings, config_from_dict,
-                           parse_overrides)
+from mdfnet.config import Config, apply_overrides, check_detector_settings, config_from_dict, parse_overrides
 from mdfnet.config import preset as config_preset  # run_study's `preset` argument is the preset's name
 from mdfnet.data.cohort import load_cohort, load_schema
 from mdfnet.engine.card import write_model_card
@@ -58,6 +59,7 @@ from mdfnet.experiments.tables import aggregate, subgroup_gap_line, to_markdown,
 from mdfnet.layout import RunLayout
 from mdfnet.metrics.keys import AP_50, HEADLINE, KINDS, count_key, metric_key, parse_metric_key, split_key
 from mdfnet.metrics.subgroups import subgroup_values
+from mdfnet.model import unread_settings
 from mdfnet.model.weights import check_weights_available
 
 QUIET_LABELS = ("model", "kind", "clinical_features")         # descriptive labels left out of progress lines
@@ -308,10 +310,10 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def _check_same_config(cfg: Config, saved: dict, run_dir: Path) -> None:
-    """Refuse to reuse or resume a run trained with other settings (e.g. after changing an override); a baseline
-    may differ in :data:`~mdfnet.config.CLINICAL_PATH_SETTINGS`, which it never reads."""
+    """Refuse to reuse or resume a run trained with other settings (e.g. after changing an override); a run may
+    differ in the settings its variant never reads (:func:`~mdfnet.model.unread_settings`)."""
     want, have = cfg.to_dict(), config_from_dict(saved).to_dict()
-    unread = CLINICAL_PATH_SETTINGS if cfg.model.variant == "baseline" else ()
+    unread = unread_settings(cfg.model.variant)
     diff = [f"{s}.{k}: run has {have[s][k]!r}, study wants {want[s][k]!r}"
             for s in want for k in want[s] if have[s].get(k) != want[s][k] and f"{s}.{k}" not in unread]
     if diff:

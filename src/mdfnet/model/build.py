@@ -19,7 +19,8 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from mdfnet.config import Config, ModelConfig, apply_overrides, check_detector_settings, validate_config
+from mdfnet.config import (CLINICAL_PATH_SETTINGS, FUSION_1D_SETTINGS, FUSION_3D_SETTINGS, Config, ModelConfig,
+                           apply_overrides, check_detector_settings, validate_config)
 from mdfnet.config import preset as config_preset  # build_model's `preset` argument is the preset's name
 from mdfnet.errors import InputError
 from mdfnet.feature_schema import MIMIC_SCHEMA, CohortSchema
@@ -53,6 +54,17 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("msf3d", "MSF-Net 3D", True, False),
     Variant("mdf", "MDF-Net", True, True),
 )}
+
+
+def unread_settings(variant: str) -> tuple[str, ...]:
+    """The settings ``variant`` never reads, with whose any value it builds and trains weight for weight the
+    same (tested in tests/engine/test_train.py), so that a study reuses its runs when only these change: for
+    the image-only baseline every setting of the clinical path; for a variant without 1D or without 3D fusion,
+    that fusion's settings (:data:`~mdfnet.config.FUSION_1D_SETTINGS`, :data:`~mdfnet.config.FUSION_3D_SETTINGS`)."""
+    fuses = VARIANTS[variant]
+    if not (fuses.fuse_1d or fuses.fuse_3d):
+        return CLINICAL_PATH_SETTINGS
+    return (() if fuses.fuse_1d else FUSION_1D_SETTINGS) + (() if fuses.fuse_3d else FUSION_3D_SETTINGS)
 
 
 @dataclass(frozen=True)
