@@ -15,9 +15,9 @@ split's metrics exist with the statistics this version writes (intervals, subgro
 a folder without ``last.pt`` (killed before its first epoch ended) is deleted and trained again. A run
 whose saved config differs from the study's is an error, never silently reused; the one exception is a run
 differing only in settings its variant never reads (:func:`mdfnet.model.unread_settings`: a baseline's whole
-clinical path, MSF-Net 3D's 1D fusion, MSF-Net 1D's 3D fusion), which it trains weight for weight the same
-with, so changing e.g. ``train.clinical_weight_decay`` retrains only the fused runs, and
-``model.clinical_prior`` only those with 1D fusion.
+clinical path, MSF-Net 3D's 1D fusion, MSF-Net 1D's 3D fusion), which leave it weight for weight the same,
+so changing e.g. ``train.clinical_weight_decay`` retrains only the fused runs, and ``model.clinical_prior``
+only those with 1D fusion.
 
 Test metrics come from ``best.pt``, which training selected on validation; the test split is never used
 to choose anything. (Were validation AP undefined in every epoch, there is no ``best.pt``, and the run is

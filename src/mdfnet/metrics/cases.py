@@ -110,8 +110,7 @@ def false_positive_sources(cases: pd.DataFrame, classes: list[str], score_thresh
     rows = []
     for name in classes:
         mine = kept[kept["class"] == name]
-        false = mine[mine["outcome"] == "FP"]
-        on = false["lies_on"].fillna("")
+        on = mine.loc[mine["outcome"] == "FP", "lies_on"].fillna("")
         rows.append({"class": name, "detections": len(mine), "TP": int((mine["outcome"] == "TP").sum()),
                      **{f"FP on {other}": int((on == other).sum()) for other in classes},
                      "FP on no lesion": int((on == "").sum())})

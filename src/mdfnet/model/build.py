@@ -57,8 +57,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 
 
 def unread_settings(variant: str) -> tuple[str, ...]:
-    """The settings ``variant`` never reads, with whose any value it builds and trains weight for weight the
-    same (tested in tests/engine/test_train.py), so that a study reuses its runs when only these change: for
+    """The settings ``variant`` never reads: whatever their values, it builds and trains weight for weight the
+    same (tested in tests/engine/test_train.py), so a study reuses its runs when only these change. For
     the image-only baseline every setting of the clinical path; for a variant without 1D or without 3D fusion,
     that fusion's settings (:data:`~mdfnet.config.FUSION_1D_SETTINGS`, :data:`~mdfnet.config.FUSION_3D_SETTINGS`)."""
     fuses = VARIANTS[variant]
