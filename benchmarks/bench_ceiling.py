@@ -21,8 +21,9 @@ Each posterior is a small network (2x64 MLP) fitted on one half of the detection
 other. With ``--train-studies N`` it is fitted on the detections of only ``N`` studies instead, about what a
 detector's training split holds (the ``gain`` cohorts train on about 500 patients), with early stopping on
 the detections of another ``N / 4`` (as model selection on a validation split), and evaluated on the same
-held-out half: what the vitals can teach from that many examples even with perfect localisation. AP is all-points interpolated (the precision envelope), over the pooled detections, as the
-evaluation pools a split's images.
+held-out half: what the vitals can teach from that many examples even with perfect localisation. AP is
+all-points interpolated (the precision envelope), over the pooled detections, as the evaluation pools a
+split's images.
 The ceilings bound what any detector can reach at IoBB 0.5 on the setting; the measured figures of
 ``bench_quality.py gain`` fall short of them by what localisation loses (misses, background false
 positives), and MDF-Net's gain is bounded by the difference between the two ceilings.

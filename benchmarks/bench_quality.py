@@ -82,7 +82,8 @@ def setting_arg(text: str) -> str:
     if name not in SETTINGS or not 0 <= signal <= 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a synth setting: expected NAME[@clinical signal in 0..1], NAME one of "
-            f"{', '.join(sorted(SETTINGS))}" + ("; put settings such as model.x=y before --settings" if "=" in text else ""))
+            f"{', '.join(sorted(SETTINGS))}"
+            + ("; put settings such as model.x=y before --settings" if "=" in text else ""))
     return text
 
 

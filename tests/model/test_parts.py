@@ -168,4 +168,5 @@ def test_prior_predictor_adds_the_vectors_class_offsets_to_the_box_heads_logits(
     torch.testing.assert_close(logits, expected)
     torch.testing.assert_close(deltas2, deltas, rtol=0, atol=0)  # the boxes do not read the vitals
     names = [n for n, _ in predictor.named_parameters()]
-    assert [n for n in names if is_clinical_parameter(n)] == ["clinical_prior.linear.weight", "clinical_prior.linear.bias"]
+    assert [n for n in names if is_clinical_parameter(n)] == ["clinical_prior.linear.weight",
+                                                              "clinical_prior.linear.bias"]

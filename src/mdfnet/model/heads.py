@@ -47,11 +47,10 @@ class FiLMBoxHead(nn.Module):
     """Ours: torchvision's two-layer box head with FiLM of its hidden layer by the clinical vector.
 
     ``[R, P + D] -> [R, hidden]`` (``[R, hidden + D]`` with ``pass_vector``): ``h = relu(fc6(pooled))``,
-    ``(gamma, beta) = film(vector)``,
-    ``out = relu(fc7(h * (1 + gamma) + beta))``. Concatenation leaves the vector's 64 inputs among 3,136
-    pooled ones, and SGD from random init barely moved their weights in our probes; FiLM lets the vector
-    gate every hidden unit (it can turn "an opacity" into "a consolidation"), and starts as the plain head
-    (zero-initialised ``film``), so the image path is undisturbed at init.
+    ``(gamma, beta) = film(vector)``, ``out = relu(fc7(h * (1 + gamma) + beta))``. Concatenation leaves the
+    vector's 64 inputs among 3,136 pooled ones, and SGD from random init barely moved their weights in our
+    probes; FiLM lets the vector gate every hidden unit (it can turn "an opacity" into "a consolidation"),
+    and starts as the plain head (zero-initialised ``film``), so the image path is undisturbed at init.
     """
 
     def __init__(self, pooled: int, clinical_dim: int, hidden: int, pass_vector: bool = False) -> None:
@@ -72,7 +71,7 @@ class FiLMBoxHead(nn.Module):
 
 class ConcatBoxHead(TwoMLPHead):
     """The paper's 1D fusion: torchvision's two-layer box head reading pooled features and vector alike
-    (``fc6: P + D -> hidden``), ``[R, P + D] -> [R, hidden]``."""
+    (``fc6: P + D -> hidden``), ``[R, P + D] -> [R, hidden]`` (``[R, hidden + D]`` with ``pass_vector``)."""
 
     def __init__(self, pooled: int, clinical_dim: int, hidden: int, pass_vector: bool = False) -> None:
         super().__init__(pooled + clinical_dim, hidden)
